@@ -1,0 +1,342 @@
+"""Task models on top of a `BertEncoder` (keras-hub "task" manner).
+
+Each head is a functional `keras.Model` whose first constructor argument is a
+`BertEncoder` instance; `get_config` serializes the encoder, so every head
+round-trips through `get_config` / `.keras` files.
+
+Dimension legend: B = batch, S = sequence, H = hidden, P = masked positions
+per example, V = vocabulary, C = classes.
+
+Example:
+
+>>> from bert_tf.encoder import BertEncoder
+>>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+...                   num_attention_heads=2, intermediate_size=32,
+...                   max_position_embeddings=8)
+>>> clf = BertClassifier(enc, num_classes=3)
+>>> ids = keras.ops.ones((2, 8), "int32")
+>>> x = {"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids}
+>>> tuple(clf(x).shape)
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from bert_tf.encoder import INPUT_NAMES, BertEncoder
+from bert_tf.layers.activations import get_activation
+from bert_tf.layers.pooling import ClsTokenPooling, MaskedMeanPooling
+
+__all__ = [
+    "BertPretrainer",
+    "BertClassifier",
+    "BertRegressor",
+    "BertTokenClassifier",
+    "BertSpanLabeler",
+    "BertEmbedder",
+]
+
+
+def _inputs():
+    return {
+        name: keras.Input(shape=(None,), dtype="int32", name=name)
+        for name in INPUT_NAMES
+    }
+
+
+def _check_encoder(encoder):
+    if not isinstance(encoder, BertEncoder):
+        raise TypeError(
+            f"`encoder` must be a bert_tf.BertEncoder, got {type(encoder).__name__}."
+        )
+
+
+def _initializer(encoder):
+    return keras.initializers.TruncatedNormal(stddev=encoder.initializer_range)
+
+
+class _BertTask(keras.Model):
+    """Shared config handling: the encoder is serialized in `get_config`."""
+
+    def _task_config(self) -> dict:
+        raise NotImplementedError
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+        config.update(self._task_config())
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertPretrainer(_BertTask):
+    """BERT pre-training heads: masked LM and next-sentence prediction.
+
+    The masked-LM head (`keras_hub.layers.MaskedLMHead`) gathers the
+    sequence output at `masked_lm_positions` first, so dense + activation +
+    LayerNorm and the output projection, tied to the encoder's word
+    embeddings, plus an output bias, run only at the masked positions.
+    The next-sentence head is a dense layer on the pooled output.
+
+    Inputs: the encoder's three inputs plus `masked_lm_positions` [B, P]
+    int32. Outputs: `mlm_logits` [B, P, V] and `nsp_logits` [B, 2].
+
+    Args:
+        encoder: a `BertEncoder`.
+        mlm_activation: None (the encoder's `hidden_act`) or a
+            `bert_config.json` activation name.
+        **kwargs: `keras.Model` arguments.
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> ids = keras.ops.ones((2, 8), "int32")
+    >>> out = BertPretrainer(enc)({"input_word_ids": ids, "input_mask": ids,
+    ...     "input_type_ids": 0 * ids,
+    ...     "masked_lm_positions": keras.ops.ones((2, 3), "int32")})
+    >>> tuple(out["mlm_logits"].shape), tuple(out["nsp_logits"].shape)
+    ((2, 3, 50), (2, 2))
+    """
+
+    def __init__(self, encoder, mlm_activation: str | None = None, **kwargs):
+        _check_encoder(encoder)
+        activation = get_activation(mlm_activation or encoder.hidden_act)
+        masked_lm_head = keras_hub.layers.MaskedLMHead(
+            token_embedding=encoder.word_embeddings,
+            intermediate_activation=activation,
+            layer_norm_epsilon=encoder.layer_norm_eps,
+            kernel_initializer=_initializer(encoder),
+            dtype=encoder.dtype_policy,
+            name="masked_lm_head",
+        )
+        next_sentence_head = keras.layers.Dense(
+            2,
+            kernel_initializer=_initializer(encoder),
+            dtype=encoder.dtype_policy,
+            name="next_sentence_head",
+        )
+        inputs = _inputs()
+        inputs["masked_lm_positions"] = keras.Input(
+            shape=(None,), dtype="int32", name="masked_lm_positions"
+        )
+        outputs = encoder({k: inputs[k] for k in INPUT_NAMES})
+        mlm_logits = masked_lm_head(
+            outputs["sequence_output"], mask_positions=inputs["masked_lm_positions"]
+        )  # [B, P, V]
+        nsp_logits = next_sentence_head(outputs["pooled_output"])  # [B, 2]
+        super().__init__(
+            inputs=inputs,
+            outputs={"mlm_logits": mlm_logits, "nsp_logits": nsp_logits},
+            **kwargs,
+        )
+        self.encoder = encoder
+        self.mlm_activation = mlm_activation
+        self.masked_lm_head = masked_lm_head
+        self.next_sentence_head = next_sentence_head
+
+    def _task_config(self):
+        return {"mlm_activation": self.mlm_activation}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertClassifier(_BertTask):
+    """Sequence classifier: dropout + dense on the pooled output -> [B, C] logits.
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_classes: int. C.
+        dropout: float. Dropout before the output layer.
+        **kwargs: `keras.Model` arguments.
+    """
+
+    def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
+        _check_encoder(encoder)
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes!r}.")
+        inputs = _inputs()
+        pooled = encoder(inputs)["pooled_output"]  # [B, H]
+        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
+        logits = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=_initializer(encoder),
+            dtype="float32",
+            name="logits",
+        )(x)  # [B, C]
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
+
+    def _task_config(self):
+        return {"num_classes": self.num_classes, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertRegressor(_BertTask):
+    """Sequence regressor: dropout + linear on the pooled output -> [B, num_outputs].
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> BertRegressor(enc).output_shape
+    (None, 1)
+    """
+
+    def __init__(self, encoder, num_outputs: int = 1, dropout: float = 0.1, **kwargs):
+        _check_encoder(encoder)
+        inputs = _inputs()
+        pooled = encoder(inputs)["pooled_output"]  # [B, H]
+        x = keras.layers.Dropout(dropout, name="regressor_dropout")(pooled)
+        values = keras.layers.Dense(
+            num_outputs,
+            kernel_initializer=_initializer(encoder),
+            dtype="float32",
+            name="values",
+        )(x)  # [B, num_outputs]
+        super().__init__(inputs=inputs, outputs=values, **kwargs)
+        self.encoder = encoder
+        self.num_outputs = int(num_outputs)
+        self.dropout = float(dropout)
+
+    def _task_config(self):
+        return {"num_outputs": self.num_outputs, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertTokenClassifier(_BertTask):
+    """Token classifier: dropout + dense on every token -> [B, S, C] logits."""
+
+    def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
+        _check_encoder(encoder)
+        inputs = _inputs()
+        sequence = encoder(inputs)["sequence_output"]  # [B, S, H]
+        x = keras.layers.Dropout(dropout, name="token_dropout")(sequence)
+        logits = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=_initializer(encoder),
+            dtype="float32",
+            name="logits",
+        )(x)  # [B, S, C]
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
+
+    def _task_config(self):
+        return {"num_classes": self.num_classes, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class SpanLogits(keras.layers.Layer):
+    """Dense [H] -> 2, split into start and end logits, each [B, S] float32."""
+
+    def __init__(self, initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.initializer_range = float(initializer_range)
+
+    def build(self, inputs_shape):
+        self.dense = keras.layers.Dense(
+            2,
+            kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=self.initializer_range
+            ),
+            dtype="float32",
+            name="dense",
+        )
+        self.dense.build(inputs_shape)
+        self.built = True
+
+    def call(self, inputs):
+        logits = self.dense(inputs)  # [B, S, 2]
+        start, end = tf.unstack(logits, num=2, axis=-1)  # 2 x [B, S]
+        return start, end
+
+    def compute_output_spec(self, inputs):
+        spec = keras.KerasTensor(inputs.shape[:-1], dtype="float32")
+        return spec, spec
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(initializer_range=self.initializer_range)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertSpanLabeler(_BertTask):
+    """Span labeler (SQuAD): `start_logits` and `end_logits`, each [B, S]."""
+
+    def __init__(self, encoder, **kwargs):
+        _check_encoder(encoder)
+        inputs = _inputs()
+        sequence = encoder(inputs)["sequence_output"]  # [B, S, H]
+        start, end = SpanLogits(encoder.initializer_range, name="span_logits")(
+            sequence
+        )
+        super().__init__(
+            inputs=inputs,
+            outputs={"start_logits": start, "end_logits": end},
+            **kwargs,
+        )
+        self.encoder = encoder
+
+    def _task_config(self):
+        return {}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertEmbedder(_BertTask):
+    """Sentence embedder: [B, H] from `pooling` "mean", "cls" or "pooled".
+
+    "mean" is the masked mean over real tokens (sentence-transformers'
+    pooling), "cls" the last layer's [CLS] vector, "pooled" BERT's tanh
+    pooler output. `normalize=True` divides by the L2 norm.
+
+    Args:
+        encoder: a `BertEncoder`.
+        pooling: str. "mean", "cls" or "pooled".
+        normalize: bool. L2-normalize the embeddings.
+        **kwargs: `keras.Model` arguments.
+    """
+
+    POOLINGS = ("mean", "cls", "pooled")
+
+    def __init__(self, encoder, pooling: str = "mean", normalize: bool = False, **kwargs):
+        _check_encoder(encoder)
+        if pooling not in self.POOLINGS:
+            raise ValueError(
+                f"pooling={pooling!r}; expected one of {', '.join(self.POOLINGS)}."
+            )
+        inputs = _inputs()
+        outputs = encoder(inputs)
+        if pooling == "mean":
+            x = MaskedMeanPooling(name="mean_pooling")(
+                outputs["sequence_output"], inputs["input_mask"]
+            )  # [B, H]
+        elif pooling == "cls":
+            x = ClsTokenPooling(name="cls_pooling")(outputs["sequence_output"])
+        else:
+            x = outputs["pooled_output"]  # [B, H]
+        if normalize:
+            x = keras.layers.UnitNormalization(dtype="float32", name="l2_normalize")(x)
+        super().__init__(inputs=inputs, outputs=x, **kwargs)
+        self.encoder = encoder
+        self.pooling = pooling
+        self.normalize = bool(normalize)
+
+    def _task_config(self):
+        return {"pooling": self.pooling, "normalize": self.normalize}

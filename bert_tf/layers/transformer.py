@@ -1,0 +1,220 @@
+"""BERT's post-LayerNorm transformer block and its attention-mask bias.
+
+Dimension legend (as in google-research/bert modeling.py):
+    B = batch size, S = query sequence length, T = key sequence length (= S),
+    H = hidden size, N = number of attention heads, D = head size (H / N),
+    I = intermediate (feed-forward) size.
+
+Why our own block rather than `keras_hub.layers.TransformerEncoder`:
+  * one fused [H, 3H] query/key/value projection instead of three matmuls
+    (fewer, larger GEMMs: faster on CPU and with XLA);
+  * the attention-mask bias is computed once per model (`AttentionMaskBias`),
+    not re-derived from the mask in every layer;
+  * the scores are explicitly cast to float32 before the mask is added and
+    the softmax is taken, under every mixed-precision policy;
+  * the attention probabilities are an optional output of the block.
+LayerNorm is `keras.layers.LayerNormalization`, which computes in float32
+under `mixed_float16` / `mixed_bfloat16` (`keras.ops.layer_normalization`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from bert_tf.layers.activations import get_activation
+
+__all__ = ["AttentionMaskBias", "BertTransformerBlock"]
+
+# Added to the scores of padded key positions. exp(-10000 + s) is exactly 0 in
+# float32 for any realistic score s, so this equals Hugging Face's
+# finfo(float32).min on every row that has at least one real token.
+_MASK_BIAS = -10000.0
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class AttentionMaskBias(keras.layers.Layer):
+    """Turns a [B, T] 0/1 padding mask into a [B, 1, 1, T] float32 score bias.
+
+    Example:
+
+    >>> bias = AttentionMaskBias()(keras.ops.convert_to_tensor([[1, 1, 0]]))
+    >>> keras.ops.convert_to_numpy(bias).tolist()
+    [[[[0.0, 0.0, -10000.0]]]]
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def call(self, input_mask):
+        mask = tf.cast(input_mask, tf.float32)  # [B, T]
+        bias = (1.0 - mask) * _MASK_BIAS  # [B, T]
+        return bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
+
+    def compute_output_spec(self, input_mask):
+        return keras.KerasTensor(
+            (input_mask.shape[0], 1, 1, input_mask.shape[1]), dtype="float32"
+        )
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertTransformerBlock(keras.layers.Layer):
+    """One post-LayerNorm BERT block: self-attention then feed-forward.
+
+    `y = LN(x + Dropout(Attention(x)))`, `out = LN(y + Dropout(FFN(y)))`,
+    with `FFN(y) = W2 act(W1 y + b1) + b2`.
+
+    Variables (named like the sublayers): `qkv` ([H, 3H] kernel whose columns
+    are query, key, value, each head-major [N, D]), `attention_output`,
+    `attention_layer_norm`, `intermediate`, `output_dense`,
+    `output_layer_norm`.
+
+    Args:
+        num_attention_heads: int. N; must divide the input width H.
+        intermediate_size: int. I, width of the feed-forward inner layer.
+        hidden_act: str. A `bert_config.json` activation name ("gelu" is the
+            exact erf GELU).
+        hidden_dropout_prob: float. Dropout after each sublayer.
+        attention_probs_dropout_prob: float. Dropout on the probabilities.
+        layer_norm_eps: float. LayerNorm epsilon.
+        initializer_range: float. Stddev of the truncated-normal kernels.
+        return_attention_probs: bool. If True, `call` returns
+            `(output, probs)` with probs [B, N, S, T] float32.
+        **kwargs: `keras.layers.Layer` arguments (name, dtype...).
+
+    Call args:
+        inputs: [B, S, H] float tensor.
+        attention_bias: [B, 1, 1, T] float32, from `AttentionMaskBias`.
+        training: bool, enables dropout.
+
+    Example:
+
+    >>> block = BertTransformerBlock(num_attention_heads=2, intermediate_size=32)
+    >>> x = keras.random.normal((3, 5, 16))
+    >>> bias = AttentionMaskBias()(keras.ops.ones((3, 5), "int32"))
+    >>> tuple(block(x, bias).shape)
+    (3, 5, 16)
+    """
+
+    def __init__(
+        self,
+        num_attention_heads: int,
+        intermediate_size: int,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.1,
+        layer_norm_eps: float = 1e-12,
+        initializer_range: float = 0.02,
+        return_attention_probs: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_attention_heads = int(num_attention_heads)
+        self.intermediate_size = int(intermediate_size)
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = float(hidden_dropout_prob)
+        self.attention_probs_dropout_prob = float(attention_probs_dropout_prob)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.initializer_range = float(initializer_range)
+        self.return_attention_probs = bool(return_attention_probs)
+        self._activation = get_activation(hidden_act)
+
+    def _dense(self, units, name, activation=None):
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=self.initializer_range
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, name):
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_eps, dtype=self.dtype_policy, name=name
+        )
+
+    def build(self, inputs_shape, attention_bias_shape=None):
+        hidden = inputs_shape[-1]
+        if hidden % self.num_attention_heads:
+            raise ValueError(
+                f"{self.name}: hidden size {hidden} is not divisible by "
+                f"num_attention_heads={self.num_attention_heads}."
+            )
+        self.hidden_size = hidden
+        self.head_size = hidden // self.num_attention_heads
+        self.qkv = self._dense(3 * hidden, "qkv")
+        self.qkv.build(inputs_shape)
+        self.attention_output = self._dense(hidden, "attention_output")
+        self.attention_output.build(inputs_shape)
+        self.attention_layer_norm = self._layer_norm("attention_layer_norm")
+        self.attention_layer_norm.build(inputs_shape)
+        self.intermediate = self._dense(
+            self.intermediate_size, "intermediate", activation=self._activation
+        )
+        self.intermediate.build(inputs_shape)
+        self.output_dense = self._dense(hidden, "output_dense")
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
+        self.output_layer_norm = self._layer_norm("output_layer_norm")
+        self.output_layer_norm.build(inputs_shape)
+        self.attention_dropout = keras.layers.Dropout(
+            self.attention_probs_dropout_prob, dtype=self.dtype_policy
+        )
+        self.hidden_dropout = keras.layers.Dropout(
+            self.hidden_dropout_prob, dtype=self.dtype_policy
+        )
+        self.built = True
+
+    def call(self, inputs, attention_bias, training=None):
+        n, d = self.num_attention_heads, self.head_size
+        shape = tf.shape(inputs)
+        batch, seq = shape[0], shape[1]
+        qkv = self.qkv(inputs)  # [B, S, 3H]
+        qkv = tf.reshape(qkv, [batch, seq, 3, n, d])  # [B, S, 3, N, D]
+        query, key, value = tf.unstack(qkv, num=3, axis=2)  # 3 x [B, S, N, D]
+        scores = tf.einsum("bsnd,btnd->bnst", query, key)  # [B, N, S, T]
+        # Softmax in float32 under every policy.
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(d))
+        scores = scores + attention_bias  # [B, N, S, T]
+        probs = tf.nn.softmax(scores, axis=-1)  # [B, N, S, T]
+        dropped = self.attention_dropout(probs, training=training)
+        dropped = tf.cast(dropped, value.dtype)
+        context = tf.einsum("bnst,btnd->bsnd", dropped, value)  # [B, S, N, D]
+        context = tf.reshape(context, [batch, seq, n * d])  # [B, S, H]
+        attention = self.attention_output(context)  # [B, S, H]
+        attention = self.hidden_dropout(attention, training=training)
+        x = self.attention_layer_norm(inputs + attention)  # [B, S, H]
+        inner = self.intermediate(x)  # [B, S, I]
+        out = self.output_dense(inner)  # [B, S, H]
+        out = self.hidden_dropout(out, training=training)
+        out = self.output_layer_norm(x + out)  # [B, S, H]
+        if self.return_attention_probs:
+            return out, probs
+        return out
+
+    def compute_output_spec(self, inputs, attention_bias, training=None):
+        out = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if self.return_attention_probs:
+            b, s = inputs.shape[0], inputs.shape[1]
+            probs = keras.KerasTensor(
+                (b, self.num_attention_heads, s, s), dtype="float32"
+            )
+            return out, probs
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+            layer_norm_eps=self.layer_norm_eps,
+            initializer_range=self.initializer_range,
+            return_attention_probs=self.return_attention_probs,
+        )
+        return config
