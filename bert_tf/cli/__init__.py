@@ -1,0 +1,52 @@
+"""The `bert_tf` command: one entry point, one module per subcommand.
+
+Each subcommand lives in `bert_tf/cli/<name>.py` and defines
+`define_flags()` (absl flags, with the original BERT scripts' names where they
+exist) and `main(argv)`. Only the chosen subcommand's flags are defined, so
+`bert_tf <command> --help` lists just those.
+"""
+
+import importlib
+import sys
+from typing import List, Optional
+
+from absl import app
+
+# Subcommand → (module, one-line description).
+COMMANDS = {
+    "quickstart": ("bert_tf.cli.quickstart",
+                   "end-to-end demo on the standard library's docstrings"),
+    "vocab": ("bert_tf.cli.vocab", "learn a WordPiece vocab.txt from text"),
+    "tokenize": ("bert_tf.cli.tokenize",
+                 "tokenize and pack text with a vocab.txt"),
+    "export": ("bert_tf.cli.export",
+               "export models (preprocessing SavedModel, TFLite)"),
+}
+
+DEFAULT_COMMAND = "quickstart"
+
+
+def usage() -> str:
+  lines = ["usage: bert_tf <command> [--flags]", "", "commands:"]
+  lines += [f"  {name:<12} {desc}" for name, (_, desc) in COMMANDS.items()]
+  lines += ["", "`bert_tf <command> --help` lists a command's flags."]
+  return "\n".join(lines)
+
+
+def run(argv: Optional[List[str]] = None) -> None:
+  """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
+  argv = list(sys.argv if argv is None else argv)
+  prog, rest = argv[0], argv[1:]
+  if rest and rest[0] in ("-h", "--help", "help"):
+    sys.stdout.write(usage() + "\n")
+    return
+  if rest and not rest[0].startswith("-"):
+    command, rest = rest[0], rest[1:]
+  else:
+    command = DEFAULT_COMMAND
+  if command not in COMMANDS:
+    sys.stderr.write(f"bert_tf: unknown command {command!r}\n\n{usage()}\n")
+    sys.exit(2)
+  module = importlib.import_module(COMMANDS[command][0])
+  module.define_flags()
+  app.run(module.main, argv=[f"{prog} {command}"] + rest)
