@@ -178,7 +178,9 @@ class BertTransformerBlock(keras.layers.Layer):
         scores = tf.einsum("bsnd,btnd->bnst", query, key)  # [B, N, S, T]
         # Softmax in float32 under every policy.
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(d))
-        scores = scores + attention_bias  # [B, N, S, T]
+        # Keras autocasts call arguments to the compute dtype; the bias (0 or
+        # -10000, exact in bfloat16 up to rounding) goes back to float32.
+        scores = scores + tf.cast(attention_bias, tf.float32)  # [B, N, S, T]
         probs = tf.nn.softmax(scores, axis=-1)  # [B, N, S, T]
         dropped = self.attention_dropout(probs, training=training)
         dropped = tf.cast(dropped, value.dtype)
