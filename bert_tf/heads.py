@@ -267,8 +267,11 @@ class SpanLogits(keras.layers.Layer):
         return start, end
 
     def compute_output_spec(self, inputs):
-        spec = keras.KerasTensor(inputs.shape[:-1], dtype="float32")
-        return spec, spec
+        shape = inputs.shape[:-1]
+        return (
+            keras.KerasTensor(shape, dtype="float32"),
+            keras.KerasTensor(shape, dtype="float32"),
+        )
 
     def get_config(self):
         config = super().get_config()
