@@ -211,10 +211,10 @@ def load_model_garden_checkpoint(
         checkpoint_path = latest
     mg_encoder = build_model_garden_encoder(config)
     checkpoint = tf.train.Checkpoint(**{checkpoint_model_name: mg_encoder})
-    status = checkpoint.read(checkpoint_path)
     try:
+        status = checkpoint.read(checkpoint_path)
         status.assert_existing_objects_matched()
-    except AssertionError as e:
+    except (AssertionError, ValueError) as e:
         raise CheckpointMismatchError(
             f"{checkpoint_path}: does not match a Model Garden BertEncoder "
             f"for this config: {e}"
