@@ -12,8 +12,10 @@ ICU's NFKC_Casefold. That is close to, but not, the original BERT
 | `´`, `¨`, `ﬁ` ...     | kept (NFD, not NFKD)      | compatibility-decomposed |
 | NUL, `U+200B` (Cf) .. | removed                   | replaced by a space      |
 | `U+2028`, `U+2029`    | split words (`str.split`) | kept inside the word     |
+| invalid UTF-8 bytes   | dropped (`errors="ignore"`) | kept: the word → `[UNK]` |
 
-This module computes the original algorithm's per-codepoint mapping with
+This module computes the original algorithm's per-codepoint mapping (and maps
+the byte sequences that are not UTF-8 to nothing) with
 Python's own `str.lower` and `unicodedata` (so it agrees with the reference
 tokenizer run by the same interpreter) and packs it into the flatbuffer format
 that the `FastBertNormalize` op reads, in TF, in SavedModels and in TFLite
@@ -35,9 +37,6 @@ import numpy as np
 KNOWN_DIFFERENCES = (
     "Final sigma: Python's str.lower() turns a word-final 'Σ' into 'ς' "
     "(context-dependent); the per-codepoint table always gives 'σ'.",
-    "Invalid UTF-8: the original decodes with errors='ignore' and drops the "
-    "bad bytes, joining the text around them; the FastBertNormalize op "
-    "replaces each bad byte by a space.",
 )
 
 # Bit layout of a mapped value, from TF-Text's fast_bert_normalizer.h.
@@ -160,6 +159,20 @@ def _build_double_array(keys: Sequence[bytes],
   return array
 
 
+def _invalid_utf8_units() -> List[bytes]:
+  """Lone bytes >= 0x80 and truncated multi-byte prefixes of UTF-8."""
+  units = [bytes([b]) for b in range(0x80, 0x100)]
+  cont = range(0x80, 0xC0)
+  second = {0xE0: range(0xA0, 0xC0), 0xED: range(0x80, 0xA0),
+            0xF0: range(0x90, 0xC0), 0xF4: range(0x80, 0x90)}
+  for lead in range(0xE0, 0xF5):
+    for b2 in second.get(lead, cont):
+      units.append(bytes([lead, b2]))
+      if lead >= 0xF0:
+        units.extend(bytes([lead, b2, b3]) for b3 in cont)
+  return units
+
+
 def _pack_model(lower_case: bool, trie: np.ndarray, data_for_zero: int,
                 pool: bytes) -> bytes:
   # Table FastBertNormalizerModel: lower_case_nfd_strip_accents:bool,
@@ -218,5 +231,11 @@ def build_normalizer_model(lower_case: bool) -> bytes:
       continue
     keys.append(char.encode("utf-8"))
     values.append(data)
+  # Invalid UTF-8: the op looks up what ICU's U8_FWD_1 consumes, i.e. a lone
+  # byte or a truncated sequence (its maximal valid prefix). The original
+  # decodes with errors="ignore", which drops exactly those: map them to "".
+  for invalid in _invalid_utf8_units():
+    keys.append(invalid)
+    values.append(_DIFFERENT_MASK)
   trie = _build_double_array(keys, values)
   return _pack_model(lower_case, trie, data_for_zero, bytes(pool))

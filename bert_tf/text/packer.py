@@ -15,7 +15,7 @@ Dimensions: B = batch, S = seq_length, N = number of segments,
 K = S - N - 1 = token budget (positions left after the special tokens).
 """
 
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Union
 
 import keras
 import tensorflow as tf
@@ -38,6 +38,8 @@ def _as_segment_list(inputs) -> List[tf.RaggedTensor]:
     if not isinstance(seg, tf.RaggedTensor):
       raise TypeError(f"segment {i} must be a RaggedTensor [batch, (tokens)] "
                       f"of token ids, got {type(seg).__name__}")
+    if seg.shape.rank == 3 and seg.ragged_rank == 2:
+      seg = seg.merge_dims(-2, -1)  # [B, (words), (pieces)] -> [B, (tokens)]
     if seg.shape.rank != 2 or seg.ragged_rank != 1:
       raise ValueError(f"segment {i} must have shape [batch, (tokens)], got "
                        f"{seg.shape}")
@@ -80,6 +82,79 @@ def trimmed_lengths(lengths: tf.Tensor, budget: int,
   rank = tf.cumsum(longer, axis=1, exclusive=True)  # [B, N]
   extra = longer * tf.cast(rank < leftover, lengths.dtype)
   return base + extra
+
+
+def pack_segments(segments,
+                  seq_length: Union[int, tf.Tensor],
+                  start_id: int,
+                  end_id: int,
+                  pad_id: int = 0,
+                  truncator: str = "round_robin") -> Dict[str, tf.Tensor]:
+  """Packs token segments; the function behind `BertPacker`.
+
+  Args:
+    segments: a `tf.RaggedTensor` [B, (tokens)] of ids or a list of them;
+      ragged rank 2 ([B, (words), (pieces)], as TF Hub tokenizers return) is
+      flattened to rank 1.
+    seq_length: S, a Python int or an int32 scalar tensor (the SavedModel's
+      `bert_pack_inputs` takes it at call time).
+    start_id: `[CLS]` id.
+    end_id: `[SEP]` id.
+    pad_id: `[PAD]` id.
+    truncator: `"round_robin"` or `"waterfall"`.
+
+  Returns:
+    The dict described in `BertPacker`.
+  """
+  segments = _as_segment_list(segments)
+  num_segments = len(segments)
+  if isinstance(seq_length, int) and seq_length < num_segments + 1:
+    raise ValueError(f"seq_length={seq_length} is too short for "
+                     f"{num_segments} segments and their special tokens")
+  budget = seq_length - num_segments - 1
+  batch = segments[0].nrows(out_type=tf.int32)
+  for i, seg in enumerate(segments[1:], start=1):
+    tf.debugging.assert_equal(
+        seg.nrows(out_type=tf.int32), batch,
+        message=f"segment {i} and segment 0 have different batch sizes")
+
+  # Dense segments truncated to S columns: later tokens never fit.
+  if isinstance(seq_length, int):
+    dense_shape = [None, seq_length]
+  else:  # -1: the batch size, inferred.
+    dense_shape = tf.stack([tf.constant(-1, tf.int64),
+                            tf.cast(seq_length, tf.int64)])
+  dense = [
+      tf.cast(seg, tf.int32).to_tensor(default_value=pad_id, shape=dense_shape)
+      for seg in segments
+  ]  # N x [B, S]
+  lengths = tf.stack(
+      [tf.cast(seg.row_lengths(), tf.int32) for seg in segments],
+      axis=1)  # [B, N]
+  kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
+
+  positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
+  word_ids = tf.fill(tf.shape(dense[0]), pad_id)  # [B, S]
+  type_ids = tf.zeros_like(word_ids)
+  word_ids = tf.where(positions == 0, start_id, word_ids)
+  start = tf.ones([batch, 1], tf.int32)  # [B, 1]: first token of segment.
+  for i in range(num_segments):
+    end = start + kept[:, i:i + 1]  # [B, 1]: position of this [SEP].
+    in_segment = (positions >= start) & (positions < end)  # [B, S]
+    source = tf.clip_by_value(positions - start, 0, seq_length - 1)
+    tokens = tf.gather(dense[i], source, batch_dims=1)  # [B, S]
+    word_ids = tf.where(in_segment, tokens, word_ids)
+    word_ids = tf.where(positions == end, end_id, word_ids)
+    if i:
+      type_ids = tf.where((positions >= start) & (positions <= end), i,
+                          type_ids)
+    start = end + 1
+  input_mask = tf.cast(positions < start, tf.int32)  # [B, S]
+  return {
+      "input_word_ids": word_ids,
+      "input_mask": input_mask,
+      "input_type_ids": type_ids,
+  }
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -131,52 +206,8 @@ class BertPacker(TextLayer):
     self.truncator = truncator
 
   def call(self, inputs) -> Dict[str, tf.Tensor]:
-    segments = _as_segment_list(inputs)
-    num_segments = len(segments)
-    budget = self.seq_length - num_segments - 1
-    if budget < 0:
-      raise ValueError(f"seq_length={self.seq_length} is too short for "
-                       f"{num_segments} segments and their special tokens")
-    batch = segments[0].nrows(out_type=tf.int32)
-    for i, seg in enumerate(segments[1:], start=1):
-      tf.debugging.assert_equal(
-          seg.nrows(out_type=tf.int32), batch,
-          message=f"segment {i} and segment 0 have different batch sizes")
-
-    # Dense segments truncated to S columns: later tokens never fit.
-    dense = [
-        tf.cast(seg, tf.int32).to_tensor(
-            default_value=self.pad_id, shape=[None, self.seq_length])
-        for seg in segments
-    ]  # N x [B, S]
-    lengths = tf.stack(
-        [tf.cast(seg.row_lengths(), tf.int32) for seg in segments],
-        axis=1)  # [B, N]
-    kept = trimmed_lengths(lengths, budget, self.truncator)  # [B, N]
-
-    positions = tf.range(self.seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
-    word_ids = tf.fill(tf.shape(dense[0]), self.pad_id)  # [B, S]
-    type_ids = tf.zeros_like(word_ids)
-    word_ids = tf.where(positions == 0, self.start_id, word_ids)
-    start = tf.ones([batch, 1], tf.int32)  # [B, 1]: first token of segment.
-    for i in range(num_segments):
-      length = kept[:, i:i + 1]  # [B, 1]
-      end = start + length  # [B, 1]: position of this segment's [SEP].
-      in_segment = (positions >= start) & (positions < end)  # [B, S]
-      source = tf.clip_by_value(positions - start, 0, self.seq_length - 1)
-      tokens = tf.gather(dense[i], source, batch_dims=1)  # [B, S]
-      word_ids = tf.where(in_segment, tokens, word_ids)
-      word_ids = tf.where(positions == end, self.end_id, word_ids)
-      if i:
-        type_ids = tf.where((positions >= start) & (positions <= end), i,
-                            type_ids)
-      start = end + 1
-    input_mask = tf.cast(positions < start, tf.int32)  # [B, S]
-    return {
-        "input_word_ids": word_ids,
-        "input_mask": input_mask,
-        "input_type_ids": type_ids,
-    }
+    return pack_segments(inputs, self.seq_length, self.start_id, self.end_id,
+                         self.pad_id, self.truncator)
 
   def get_config(self):
     config = super().get_config()
