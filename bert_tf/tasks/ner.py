@@ -389,7 +389,7 @@ def finetune_ner(train: NerData, encoder, tokenizer: BertTokenizer,
                                 eval_batch_size)[0],
             "f1", os.path.join(output_dir, "best.weights.h5")))
     history = model.fit(train_ds, epochs=max(1, int(np.ceil(num_train_epochs))),
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     info = {"task": TASK_NAME, "labels": tags,
             "max_seq_length": int(max_seq_length),
             "do_lower_case": bool(tokenizer.lower_case)}

@@ -594,7 +594,7 @@ def finetune_squad(train_examples: Sequence[SquadExample], encoder,
             "f1", os.path.join(output_dir, "best.weights.h5")))
     history = model.fit(_dataset(train, train_batch_size, True, seed),
                         epochs=max(1, int(np.ceil(num_train_epochs))),
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     info = {"task": TASK_NAME, "do_lower_case": bool(tokenizer.lower_case),
             **window, **dataclasses.asdict(options)}
     result = {"output_dir": output_dir, "history": history.history,
