@@ -49,4 +49,14 @@ def run(argv: Optional[List[str]] = None) -> None:
     sys.exit(2)
   module = importlib.import_module(COMMANDS[command][0])
   module.define_flags()
-  app.run(module.main, argv=[f"{prog} {command}"] + rest)
+
+  def main(args):
+    # Bad input (a missing file, a malformed line, a wrong flag value) is the
+    # user's to fix: one clear line, no traceback.
+    try:
+      return module.main(args)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
+      sys.stderr.write(f"bert_tf {command}: error: {e}\n")
+      sys.exit(2)
+
+  app.run(main, argv=[f"{prog} {command}"] + rest)
