@@ -12,7 +12,7 @@ inverse, used by the exporters.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 from absl import logging
@@ -279,14 +279,3 @@ def extract_state(model) -> dict:
             state[name] = np.ascontiguousarray(array)
     return state
 
-
-def rename_keys(
-    state: Mapping[str, np.ndarray], pairs: Sequence[tuple]
-) -> dict:
-    """Applies (old substring, new substring) replacements to every key."""
-    out = {}
-    for name, value in state.items():
-        for old, new in pairs:
-            name = name.replace(old, new)
-        out[name] = value
-    return out
