@@ -489,7 +489,7 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
             os.path.join(output_dir, "best.weights.h5"))
         callbacks.append(best)
     history = model.fit(train_ds, epochs=epochs, callbacks=callbacks,
-                        verbose=verbose)
+                        verbose=verbose, shuffle=False)
     info = {
         "task": TASK_NAME,
         "regression": bool(regression),
