@@ -227,3 +227,15 @@ def test_block_standalone_matches_encoder_block():
     clone(h, bias)
     clone.set_weights(block.get_weights())
     np.testing.assert_array_equal(clone(h, bias).numpy(), block(h, bias).numpy())
+
+
+def test_gelu_exact_is_erf_gelu():
+    from bert_tf.layers import gelu_approximate, gelu_exact, get_activation
+
+    x = np.linspace(-8, 8, 2001).astype(np.float32)
+    ref = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / math.sqrt(2)))
+    np.testing.assert_allclose(np.asarray(gelu_exact(x)), ref, atol=2e-6)
+    # The tanh approximation differs by up to ~4.7e-4 on this range.
+    assert np.abs(np.asarray(gelu_approximate(x)) - ref).max() > 1e-4
+    assert get_activation("gelu") is gelu_exact
+    assert get_activation("gelu_new") is gelu_approximate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 __all__ = ["gelu_exact", "gelu_approximate", "get_activation"]
@@ -11,12 +13,17 @@ __all__ = ["gelu_exact", "gelu_approximate", "get_activation"]
 def gelu_exact(x):
     """BERT's GELU, x * Phi(x) with the exact erf (not the tanh approximation).
 
+    Written as google-research/bert and Hugging Face write it,
+    `0.5 * x * (1 + erf(x / sqrt(2)))`. Same values as
+    `keras.activations.gelu(x, approximate=False)` (to 1e-6), but that lowers
+    to `erfc`, which XLA on CPU computes about twice as slowly.
+
     Example:
 
     >>> float(gelu_exact(keras.ops.convert_to_tensor(1.0)))  # doctest: +ELLIPSIS
     0.841...
     """
-    return keras.activations.gelu(x, approximate=False)
+    return 0.5 * x * (1.0 + keras.ops.erf(x / math.sqrt(2.0)))
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
