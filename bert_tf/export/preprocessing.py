@@ -41,10 +41,11 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 class _Tokenize(tf.Module):
   """`preprocessor.tokenize`: strings → ragged ids, plus vocab metadata."""
 
-  def __init__(self, tokenizer: BertTokenizer, vocab_path: str):
+  def __init__(self, tokenizer: BertTokenizer, vocab_path: Optional[str]):
     super().__init__()
     self._tokenizer = tokenizer
-    self.vocab_file = tf.saved_model.Asset(vocab_path)
+    if vocab_path:
+      self.vocab_file = tf.saved_model.Asset(vocab_path)
     self.do_lower_case = tf.Variable(tokenizer.lower_case, trainable=False,
                                      name="do_lower_case")
     special = dict(tokenizer.special_token_ids())
@@ -104,14 +105,15 @@ class PreprocessingModule(tf.Module):
 
   Args:
     tokenizer: a `BertTokenizer`.
-    vocab_path: a `vocab.txt` to attach as the asset (written by
-      `export_preprocessing`).
     seq_length: default packed length.
     truncator: `"round_robin"` or `"waterfall"`.
+    vocab_path: a `vocab.txt` to attach as the asset (written by
+      `export_preprocessing`), or None.
   """
 
-  def __init__(self, tokenizer: BertTokenizer, vocab_path: str,
-               seq_length: int = 128, truncator: str = "round_robin"):
+  def __init__(self, tokenizer: BertTokenizer, seq_length: int = 128,
+               truncator: str = "round_robin",
+               vocab_path: Optional[str] = None):
     super().__init__()
     self.tokenize = _Tokenize(tokenizer, vocab_path)
     self.tokenize_with_offsets = _TokenizeWithOffsets(tokenizer)
@@ -174,7 +176,7 @@ def export_preprocessing(export_dir: str,
   ...                     lower_case=True)
   >>> d = os.path.join(tempfile.mkdtemp(), "pre")
   >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
-  ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets', 'TFText>FastWordpieceDetokenize']
+  ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
   """
   if tf.io.gfile.exists(export_dir) and not overwrite:
     raise FileExistsError(f"{export_dir} exists; pass overwrite=True to "
@@ -183,7 +185,7 @@ def export_preprocessing(export_dir: str,
   try:
     vocab_path = vocab_io.save_vocabulary(tokenizer.vocabulary,
                                           os.path.join(staging, "vocab.txt"))
-    module = PreprocessingModule(tokenizer, vocab_path, seq_length, truncator)
+    module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
     # Write next to the target, then swap, so a failure loses nothing.
     tmp_dir = export_dir.rstrip("/") + ".tmp-export"
     if tf.io.gfile.exists(tmp_dir):
