@@ -538,6 +538,8 @@ def predict_classifier(model_dir: str, data: ClassificationData,
     label, and `gold` when the data has labels.
     """
     task, preprocessor = _load(model_dir)
+    if data.labels is not None and not task.info["regression"]:
+        encode_labels(data, task.info["labels"])  # Names unseen labels.
     ds = make_dataset(data.texts, None, preprocessor, batch_size)
     out = _predict_outputs(task.model, ds)
     records = []

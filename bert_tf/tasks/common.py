@@ -40,6 +40,7 @@ __all__ = [
     "check_file",
     "load_initial_model",
     "load_task",
+    "load_task_info",
     "make_optimizer",
     "minilm_path",
     "resolve_lower_case",
@@ -327,16 +328,30 @@ def save_task(directory: str, model: keras.Model, vocab_file: str,
     return directory
 
 
-def load_task(directory: str, expected_task: str | None = None) -> TaskFiles:
-    """Reads a folder written by `save_task`."""
-    import bert_tf.heads  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+def load_task_info(directory: str) -> dict:
+    """The `task.json` of a fine-tuned model folder."""
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"model folder not found: {directory!r}")
     task_file = check_file(os.path.join(directory, TASK_FILE),
                            "fine-tuned model's task.json")
     with open(task_file, encoding="utf-8") as f:
-        info = json.load(f)
+        try:
+            info = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{task_file}:{e.lineno}:{e.colno}: malformed "
+                             f"JSON ({e.msg})") from None
+    if not isinstance(info, dict) or "task" not in info:
+        raise ValueError(f"{task_file}: no 'task' key")
+    return info
+
+
+def load_task(directory: str, expected_task: str | None = None) -> TaskFiles:
+    """Reads a folder written by `save_task`."""
+    import bert_tf.heads  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    info = load_task_info(directory)
     if expected_task and info.get("task") != expected_task:
-        raise ValueError(f"{task_file}: task is {info.get('task')!r}, "
-                         f"expected {expected_task!r}")
+        raise ValueError(f"{directory}: the model's task is "
+                         f"{info.get('task')!r}, expected {expected_task!r}")
     model = keras.saving.load_model(
         check_file(os.path.join(directory, MODEL_FILE), "model file"))
     tokenizer = BertTokenizer(os.path.join(directory, VOCAB_FILE),

@@ -430,6 +430,8 @@ def predict_ner(model_dir: str, data: NerData,
     when the file has them.
     """
     task = common.load_task(model_dir, TASK_NAME)
+    if data.tags is not None:
+        encode_tags(data, task.info["labels"])  # Names unseen tags.
     ds = make_dataset(task.tokenizer, data.words, None,
                       task.info["max_seq_length"], batch_size)
     predicted = _trim(predict_tags(task.model, ds, task.info["labels"]),

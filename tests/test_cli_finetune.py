@@ -1,0 +1,148 @@
+"""`bert_tf finetune / evaluate / predict / convert` as a user runs them.
+
+The commands run in this process (as `bert_tf.cli.run`, flags reset between
+runs) to spare a TensorFlow start-up per command; one test runs the real
+`python -m bert_tf` entry point.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+from absl import flags
+
+import tasks_testing as tt
+from bert_tf import cli
+
+
+@pytest.fixture(autouse=True)
+def _capture(capsys):
+    global _capsys
+    _capsys = capsys
+
+
+def _run(*args, ok=True):
+    flags.FLAGS.unparse_flags()
+    code = 0
+    try:
+        cli.run(["bert_tf", *args])
+    except SystemExit as e:
+        code = e.code or 0
+    out = _capsys.readouterr()
+    proc = types.SimpleNamespace(returncode=code, stdout=out.out,
+                                 stderr=out.err)
+    if ok:
+        assert code == 0, proc.stderr[-3000:]
+    else:
+        assert code != 0, proc.stdout[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("cli"))
+    tt.write_vocab(d)
+    tt.write_tiny_config(d)
+    rows = ["text,label"] + [
+        f"{['good great film', 'bad awful movie'][i % 2]},"
+        f"{['yes', 'no'][i % 2]}" for i in range(16)]
+    tt.write(d, "train.csv", "\n".join(rows) + "\n")
+    return d
+
+
+def _init(d):
+    return [f"--init_checkpoint=random:{d}/bert_config.json",
+            f"--vocab_file={d}/vocab.txt"]
+
+
+def test_classify_finetune_evaluate_predict(workdir):
+    d = workdir
+    out = os.path.join(d, "model")
+    proc = _run("finetune", "--task=classify", f"--train_file={d}/train.csv",
+                f"--eval_file={d}/train.csv", f"--output_dir={out}",
+                "--max_seq_length=8", "--train_batch_size=8",
+                "--num_train_epochs=1", "--learning_rate=1e-3", *_init(d))
+    assert "best epoch 1" in proc.stdout
+    results = json.load(open(os.path.join(out, "eval_results.json")))
+    assert {"accuracy", "macro_f1", "mcc"} <= set(results)
+    with open(os.path.join(out, "eval_predictions.jsonl")) as f:
+        assert len(f.readlines()) == 16
+    proc = _run("evaluate", f"--model_dir={out}", f"--eval_file={d}/train.csv")
+    assert json.loads(proc.stdout)["accuracy"] == pytest.approx(
+        results["accuracy"])
+    tt.write(d, "test.jsonl", '{"text": "good film"}\n{"text": "bad"}\n')
+    proc = _run("predict", f"--model_dir={out}", f"--input_file={d}/test.jsonl",
+                f"--output_file={d}/p.jsonl")
+    with open(f"{d}/p.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    assert [r["text"] for r in records] == ["good film", "bad"]
+    assert all(r["label"] in ("yes", "no") for r in records)
+    # A label the model never saw, at prediction time.
+    tt.write(d, "unseen.csv", "text,label\ngood,maybe\n")
+    proc = _run("predict", f"--model_dir={out}", f"--input_file={d}/unseen.csv",
+                f"--output_file={d}/q.jsonl", ok=False)
+    assert "unseen.csv:2: label 'maybe' was not seen in training" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--train_file={d}/missing.csv"], "data file not found: '{d}/missing.csv'"),
+    (["--train_file={d}/train.csv", "--label_column=y"],
+     "train.csv:1 (header): no label column 'y'"),
+    (["--train_file={d}/train.csv", "--do_lower_case=false"],
+     "vocab.txt: lower_case=False, but the vocabulary is uncased"),
+])
+def test_clear_errors(workdir, args, message):
+    d = workdir
+    args = [a.format(d=d) for a in args]
+    proc = _run("finetune", "--task=classify", f"--output_dir={d}/x",
+                *_init(d), *args, ok=False)
+    assert message.format(d=d) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_entry_point_and_convert(workdir, tmp_path):
+    d = workdir
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf", "finetune", "--task=ner",
+         f"--train_file={d}/missing.conll", f"--output_dir={d}/y"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert f"CoNLL file not found: '{d}/missing.conll'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = str(tmp_path / "hf")
+    _run("convert", f"--input={d}/model/model.keras", "--output_format=hf",
+         f"--output_dir={out}")
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors",
+                                       "vocab.txt"]
+    _run("convert", f"--input={out}", "--output_format=google",
+         f"--output_dir={tmp_path}/g")
+    assert os.path.exists(f"{tmp_path}/g/bert_config.json")
+    proc = _run("convert", f"--input={d}/nope", "--output_format=hf",
+                f"--output_dir={tmp_path}/z", ok=False)
+    assert "not a checkpoint folder" in proc.stderr
+
+
+def test_squad_finetune_and_predict(workdir):
+    d = workdir
+    context = "John lives in Paris . The dog was born in London ."
+    data = {"data": [{"paragraphs": [{"context": context, "qas": [
+        {"id": "a", "question": "where does john live?", "is_impossible":
+         False, "answers": [{"text": "Paris", "answer_start": 14}]},
+        {"id": "b", "question": "who is acme?", "is_impossible": True,
+         "answers": []}]}]}]}
+    tt.write(d, "squad.json", json.dumps(data))
+    out = os.path.join(d, "qa")
+    _run("finetune", "--task=squad", f"--train_file={d}/squad.json",
+         f"--eval_file={d}/squad.json", f"--output_dir={out}",
+         "--version_2_with_negative", "--max_seq_length=16", "--doc_stride=4",
+         "--max_query_length=6", "--num_train_epochs=1", *_init(d))
+    results = json.load(open(os.path.join(out, "eval_results.json")))
+    assert results["total"] == 2 and "HasAns_f1" in results
+    with open(os.path.join(out, "eval_predictions.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["id"] for r in records] == ["a", "b"]
+    assert all("null_score_diff" in r for r in records)
