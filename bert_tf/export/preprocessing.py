@@ -119,27 +119,26 @@ class PreprocessingModule(tf.Module):
     self.tokenize_with_offsets = _TokenizeWithOffsets(tokenizer)
     self.bert_pack_inputs = _PackInputs(tokenizer, seq_length, truncator)
     self.seq_length = seq_length
-    ids = tokenizer.special_token_ids()
+    self._tokenizer = tokenizer
+    self._truncator = truncator
 
-    def pack(segments):
-      return pack_segments([tokenizer.tokenize(s) for s in segments],
-                           seq_length, ids["start_of_sequence_id"],
-                           ids["end_of_segment_id"], ids["padding_id"],
-                           truncator)
+  def _pack(self, segments):
+    ids = self._tokenizer.special_token_ids()
+    return pack_segments([self._tokenizer.tokenize(s) for s in segments],
+                         self.seq_length, ids["start_of_sequence_id"],
+                         ids["end_of_segment_id"], ids["padding_id"],
+                         self._truncator)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def call(text):
-      return pack([text])
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def __call__(self, text):
+    return self._pack([text])
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name="text_a"),
-        tf.TensorSpec([None], tf.string, name="text_b")
-    ])
-    def call_pair(text_a, text_b):
-      return pack([text_a, text_b])
-
-    self.__call__ = call
-    self.call_pair = call_pair
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a"),
+      tf.TensorSpec([None], tf.string, name="text_b")
+  ])
+  def call_pair(self, text_a, text_b):
+    return self._pack([text_a, text_b])
 
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
     return {
