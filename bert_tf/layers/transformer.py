@@ -50,7 +50,7 @@ class AttentionMaskBias(keras.layers.Layer):
 
     def call(self, input_mask):
         mask = tf.cast(input_mask, tf.float32)  # [B, T]
-        bias = (1.0 - mask) * _MASK_BIAS  # [B, T]
+        bias = (mask - 1.0) * -_MASK_BIAS  # [B, T]; 0 or _MASK_BIAS
         return bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
 
     def compute_output_spec(self, input_mask):
