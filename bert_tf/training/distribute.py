@@ -1,0 +1,116 @@
+"""Distribution strategies and mixed precision by name (command-line flags).
+
+Example:
+
+>>> get_strategy("default").num_replicas_in_sync
+1
+"""
+
+import json
+import os
+from typing import Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+__all__ = ["STRATEGIES", "PRECISIONS", "get_strategy", "set_mixed_precision",
+           "is_chief", "worker_index"]
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
+              "tpu")
+# Flag value → Keras dtype policy.
+PRECISIONS = {
+    "": "float32",
+    "float32": "float32",
+    "mixed_float16": "mixed_float16",
+    "float16": "mixed_float16",
+    "mixed_bfloat16": "mixed_bfloat16",
+    "bfloat16": "mixed_bfloat16",
+}
+
+
+def get_strategy(name: str = "default",
+                 tpu_address: Optional[str] = None) -> tf.distribute.Strategy:
+    """A `tf.distribute.Strategy` from its flag name.
+
+    Args:
+        name: "default" (no distribution), "one_device", "mirrored" (all
+            local GPUs), "multi_worker_mirrored" (workers from the
+            `TF_CONFIG` environment variable) or "tpu".
+        tpu_address: TPU name or address for "tpu" ("" = local TPU VM).
+
+    Returns:
+        The strategy; build and compile models under its `scope()`.
+
+    Raises:
+        ValueError: naming an unknown strategy, or a missing / malformed
+            `TF_CONFIG` for "multi_worker_mirrored".
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker_mirrored":
+        raw = os.environ.get("TF_CONFIG", "")
+        try:
+            cluster = json.loads(raw) if raw else None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+        if cluster is not None and "task" not in cluster:
+            raise ValueError("TF_CONFIG has no 'task' entry")
+        if cluster is None:
+            logging.warning("multi_worker_mirrored without TF_CONFIG: one "
+                            "local worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=tpu_address or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def set_mixed_precision(policy: Optional[str]) -> str:
+    """Sets Keras' global dtype policy; call before building the model.
+
+    With "mixed_float16", `Model.compile` wraps the optimizer in a
+    `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
+
+    Args:
+        policy: None, "float32", "mixed_float16" / "float16" or
+            "mixed_bfloat16" / "bfloat16".
+
+    Returns:
+        The Keras policy name set.
+    """
+    key = policy or ""
+    if key not in PRECISIONS:
+        raise ValueError(f"mixed_precision must be one of float32, "
+                         f"mixed_float16, mixed_bfloat16; got {policy!r}")
+    keras.config.set_dtype_policy(PRECISIONS[key])
+    return PRECISIONS[key]
+
+
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """This worker's index in a multi-worker job (0 elsewhere)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 0
+    return int(resolver.task_id or 0)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes checkpoints and exports (worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    return (resolver.task_type == "worker" and "chief" not in cluster and
+            resolver.task_id == 0)
