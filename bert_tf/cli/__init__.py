@@ -17,6 +17,7 @@ COMMANDS = {
     "quickstart": ("bert_tf.cli.quickstart",
                    "end-to-end demo on the standard library's docstrings"),
     "vocab": ("bert_tf.cli.vocab", "learn a WordPiece vocab.txt from text"),
+    "pretrain": ("bert_tf.cli.pretrain", "pre-train BERT (masked LM + next sentence)"),
     "tokenize": ("bert_tf.cli.tokenize",
                  "tokenize and pack text with a vocab.txt"),
     "finetune": ("bert_tf.cli.finetune",

@@ -67,6 +67,7 @@ __all__ = [
     "check_corpus",
     "compile_pretrainer",
     "build_pretrainer",
+    "load_pretraining_tokenizer",
     "run_pretraining",
 ]
 
@@ -186,14 +187,22 @@ def compile_pretrainer(model: BertPretrainer,
     return model
 
 
-def _check_vocab(vocab_file: str, config: BertConfig,
-                 do_lower_case: bool) -> BertTokenizer:
+def load_pretraining_tokenizer(vocab_file: str, do_lower_case: bool,
+                               config: Optional[BertConfig] = None
+                               ) -> BertTokenizer:
+    """A `BertTokenizer` for pre-training, with the vocabulary checked.
+
+    Raises:
+        FileNotFoundError: naming a missing `vocab_file`.
+        ValueError: naming the file when it lacks `[PAD] [UNK] [CLS] [SEP]
+            [MASK]` or holds more tokens than `config.vocab_size`.
+    """
     tokens = vocab_io.load_vocabulary(vocab_file)
     missing = [t for t in vocab_io.SPECIAL_TOKENS if t not in tokens]
     if missing:
         raise ValueError(f"vocab_file {vocab_file}: lacks the special tokens "
                          f"{missing}, which pre-training needs")
-    if len(tokens) > config.vocab_size:
+    if config is not None and len(tokens) > config.vocab_size:
         raise ValueError(
             f"vocab_file {vocab_file} has {len(tokens)} tokens but the model's "
             f"vocab_size is {config.vocab_size}")
@@ -296,7 +305,7 @@ def run_pretraining(
                          f"[0, num_train_steps={num_train_steps}]")
     if not vocab_file:
         raise ValueError("vocab_file is required")
-    tokenizer = _check_vocab(vocab_file, config, do_lower_case)
+    tokenizer = load_pretraining_tokenizer(vocab_file, do_lower_case, config)
     check_corpus(input_file, input_format)
     if eval_input_file:
         check_corpus(eval_input_file, input_format)
