@@ -3,4 +3,4 @@
 from bert_tf.cli import run
 
 if __name__ == "__main__":
-  run()
+    run()

@@ -17,63 +17,80 @@ from bert_tf.export.preprocessing import export_preprocessing
 from bert_tf.text import BertPreprocessor, BertTokenizer
 
 SEQ_LENGTH = 24
-TEXTS = ["The quick brown fox.", "Straße, naïve café!", "", "日本語のテキスト",
-         "x" * 250 + " tail"] + list(EDGE_CASES[:6])
+TEXTS = [
+    "The quick brown fox.",
+    "Straße, naïve café!",
+    "",
+    "日本語のテキスト",
+    "x" * 250 + " tail",
+] + list(EDGE_CASES[:6])
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, minilm_vocab_path):
-  """Exports from a copy of the vocab, then deletes that copy."""
-  src = tmp_path_factory.mktemp("source")
-  vocab_copy = shutil.copy(minilm_vocab_path, src / "vocab.txt")
-  tokenizer = BertTokenizer(str(vocab_copy), lower_case=True)
-  export_dir = str(tmp_path_factory.mktemp("export") / "preprocess")
-  audit = export_preprocessing(export_dir, tokenizer, seq_length=SEQ_LENGTH)
-  shutil.rmtree(src)
-  preprocessor = BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH)
-  return dict(dir=export_dir, audit=audit, source=str(src),
-              tokenizer=tokenizer, preprocessor=preprocessor)
+    """Exports from a copy of the vocab, then deletes that copy."""
+    src = tmp_path_factory.mktemp("source")
+    vocab_copy = shutil.copy(minilm_vocab_path, src / "vocab.txt")
+    tokenizer = BertTokenizer(str(vocab_copy), lower_case=True)
+    export_dir = str(tmp_path_factory.mktemp("export") / "preprocess")
+    audit = export_preprocessing(export_dir, tokenizer, seq_length=SEQ_LENGTH)
+    shutil.rmtree(src)
+    preprocessor = BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH)
+    return dict(
+        dir=export_dir,
+        audit=audit,
+        source=str(src),
+        tokenizer=tokenizer,
+        preprocessor=preprocessor,
+    )
 
 
 def test_vocab_is_an_asset_and_no_build_path_leaks(exported, minilm_vocab_path):
-  export_dir = exported["dir"]
-  with open(os.path.join(export_dir, "assets", "vocab.txt"), "rb") as f:
-    with open(minilm_vocab_path, "rb") as g:
-      assert f.read() == g.read()
-  leaks = [exported["source"], os.path.dirname(os.path.abspath(__file__)),
-           os.path.dirname(export_dir), "bert_tf_vocab_"]
-  for root, _, files in os.walk(export_dir):
-    for name in files:
-      with open(os.path.join(root, name), "rb") as f:
-        data = f.read()
-      for leak in leaks:
-        assert leak.encode() not in data, (name, leak)
+    export_dir = exported["dir"]
+    with open(os.path.join(export_dir, "assets", "vocab.txt"), "rb") as f:
+        with open(minilm_vocab_path, "rb") as g:
+            assert f.read() == g.read()
+    leaks = [
+        exported["source"],
+        os.path.dirname(os.path.abspath(__file__)),
+        os.path.dirname(export_dir),
+        "bert_tf_vocab_",
+    ]
+    for root, _, files in os.walk(export_dir):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                data = f.read()
+            for leak in leaks:
+                assert leak.encode() not in data, (name, leak)
 
 
 def test_op_audit_lists_only_core_and_tf_text_ops(exported):
-  assert exported["audit"]["tf_text"] == [
-      "FastBertNormalize", "FastWordpieceTokenizeWithOffsets"]
-  assert set(exported["audit"]["core"]) <= op_audit.core_tensorflow_ops()
+    assert exported["audit"]["tf_text"] == [
+        "FastBertNormalize",
+        "FastWordpieceTokenizeWithOffsets",
+    ]
+    assert set(exported["audit"]["core"]) <= op_audit.core_tensorflow_ops()
 
 
 def test_op_audit_fails_on_a_foreign_op(exported, tmp_path):
-  from tensorflow.core.protobuf import saved_model_pb2
-  copy = shutil.copytree(exported["dir"], tmp_path / "copy")
-  proto = saved_model_pb2.SavedModel()
-  path = copy / "saved_model.pb"
-  proto.ParseFromString(path.read_bytes())
-  function = proto.meta_graphs[0].graph_def.library.function[0]
-  function.node_def[0].op = "SomeoneElsesOp"
-  path.write_bytes(proto.SerializeToString())
-  with pytest.raises(ValueError, match="SomeoneElsesOp"):
-    op_audit.audit_saved_model(str(copy))
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    copy = shutil.copytree(exported["dir"], tmp_path / "copy")
+    proto = saved_model_pb2.SavedModel()
+    path = copy / "saved_model.pb"
+    proto.ParseFromString(path.read_bytes())
+    function = proto.meta_graphs[0].graph_def.library.function[0]
+    function.node_def[0].op = "SomeoneElsesOp"
+    path.write_bytes(proto.SerializeToString())
+    with pytest.raises(ValueError, match="SomeoneElsesOp"):
+        op_audit.audit_saved_model(str(copy))
 
 
 def test_existing_export_is_not_overwritten(exported):
-  before = sorted(os.listdir(exported["dir"]))
-  with pytest.raises(FileExistsError, match="overwrite"):
-    export_preprocessing(exported["dir"], exported["tokenizer"])
-  assert sorted(os.listdir(exported["dir"])) == before
+    before = sorted(os.listdir(exported["dir"]))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_preprocessing(exported["dir"], exported["tokenizer"])
+    assert sorted(os.listdir(exported["dir"])) == before
 
 
 FRESH_PROCESS = textwrap.dedent("""
@@ -117,49 +134,70 @@ FRESH_PROCESS = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def fresh_process_results(exported):
-  result = subprocess.run(
-      [sys.executable, "-c", FRESH_PROCESS, exported["dir"], json.dumps(TEXTS)],
-      capture_output=True, text=True, timeout=300, check=False,
-      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-  assert result.returncode == 0, result.stderr[-3000:]
-  return json.loads(result.stdout.strip().splitlines()[-1])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FRESH_PROCESS,
+            exported["dir"],
+            json.dumps(TEXTS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_loads_without_bert_tf_and_matches_keras(exported, fresh_process_results):
-  got = fresh_process_results
-  assert got["modules"] == []
-  want = exported["preprocessor"](tf.constant(TEXTS))
-  for key, value in want.items():
-    np.testing.assert_array_equal(got["call"][key], value, err_msg=key)
-    np.testing.assert_array_equal(got["tf1"][key], value, err_msg=key)
-  pair = exported["preprocessor"]([tf.constant(TEXTS), tf.constant(TEXTS[::-1])])
-  for key, value in pair.items():
-    np.testing.assert_array_equal(got["pair"][key], value, err_msg=key)
-  tokenizer = exported["tokenizer"]
-  assert got["tokenize"] == tokenizer(TEXTS).to_list()
-  _, starts, ends = tokenizer.tokenize_with_offsets(TEXTS)
-  assert got["offsets"] == [starts.to_list(), ends.to_list()]
+def test_loads_without_bert_tf_and_matches_keras(
+    exported, fresh_process_results
+):
+    got = fresh_process_results
+    assert got["modules"] == []
+    want = exported["preprocessor"](tf.constant(TEXTS))
+    for key, value in want.items():
+        np.testing.assert_array_equal(got["call"][key], value, err_msg=key)
+        np.testing.assert_array_equal(got["tf1"][key], value, err_msg=key)
+    pair = exported["preprocessor"](
+        [tf.constant(TEXTS), tf.constant(TEXTS[::-1])]
+    )
+    for key, value in pair.items():
+        np.testing.assert_array_equal(got["pair"][key], value, err_msg=key)
+    tokenizer = exported["tokenizer"]
+    assert got["tokenize"] == tokenizer(TEXTS).to_list()
+    _, starts, ends = tokenizer.tokenize_with_offsets(TEXTS)
+    assert got["offsets"] == [starts.to_list(), ends.to_list()]
 
 
 def test_tf_hub_interface(exported, fresh_process_results):
-  got = fresh_process_results
-  assert got["input_shape"] == [None]
-  assert np.asarray(got["pack8"]).shape == (len(TEXTS), 8)
-  assert got["pack_default"] == SEQ_LENGTH
-  assert got["special"] == {"padding_id": 0, "unknown_id": 100,
-                            "start_of_sequence_id": 101,
-                            "end_of_segment_id": 102, "mask_id": 103,
-                            "vocab_size": 30522}
-  assert got["do_lower_case"] is True
-  assert got["vocab_lines"] == 30522
+    got = fresh_process_results
+    assert got["input_shape"] == [None]
+    assert np.asarray(got["pack8"]).shape == (len(TEXTS), 8)
+    assert got["pack_default"] == SEQ_LENGTH
+    assert got["special"] == {
+        "padding_id": 0,
+        "unknown_id": 100,
+        "start_of_sequence_id": 101,
+        "end_of_segment_id": 102,
+        "mask_id": 103,
+        "vocab_size": 30522,
+    }
+    assert got["do_lower_case"] is True
+    assert got["vocab_lines"] == 30522
 
 
 def test_wrong_input_type_is_rejected(exported):
-  import tensorflow_text  # pylint: disable=unused-import
-  m = tf.saved_model.load(exported["dir"])
-  # Rejected before the graph runs, naming the expected dtype.
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="expected to be a string tensor but is a int32"):
-    m.signatures["serving_default"](text=tf.constant([1, 2]))
-  with pytest.raises((TypeError, ValueError), match="string"):
-    m(tf.constant([[b"a"]]))
+    import tensorflow_text  # pylint: disable=unused-import
+
+    m = tf.saved_model.load(exported["dir"])
+    # Rejected before the graph runs, naming the expected dtype.
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="expected to be a string tensor but is a int32",
+    ):
+        m.signatures["serving_default"](text=tf.constant([1, 2]))
+    with pytest.raises((TypeError, ValueError), match="string"):
+        m(tf.constant([[b"a"]]))

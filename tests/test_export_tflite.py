@@ -26,81 +26,97 @@ BAD_INPUTS = {
 
 @pytest.fixture(scope="module")
 def setup(minilm_vocab_path):
-  import tensorflow_text
-  tokenizer = BertTokenizer(minilm_vocab_path, lower_case=True)
-  model = convert_preprocessing(tokenizer, seq_length=SEQ_LENGTH)
-  interpreter = litert.InterpreterWithCustomOps(
-      custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-      model_content=model)
-  module = PreprocessingModule(tokenizer, seq_length=SEQ_LENGTH)
-  return dict(model=model, interpreter=interpreter, module=module,
-              keras=BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH))
+    import tensorflow_text
+
+    tokenizer = BertTokenizer(minilm_vocab_path, lower_case=True)
+    model = convert_preprocessing(tokenizer, seq_length=SEQ_LENGTH)
+    interpreter = litert.InterpreterWithCustomOps(
+        custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
+        model_content=model,
+    )
+    module = PreprocessingModule(tokenizer, seq_length=SEQ_LENGTH)
+    return dict(
+        model=model,
+        interpreter=interpreter,
+        module=module,
+        keras=BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH),
+    )
 
 
 def run_tflite(setup, name, **inputs):
-  runner = setup["interpreter"].get_signature_runner(name)
-  return runner(**{k: np.array(v, dtype=object) for k, v in inputs.items()})
+    runner = setup["interpreter"].get_signature_runner(name)
+    return runner(**{k: np.array(v, dtype=object) for k, v in inputs.items()})
 
 
 def assert_same(got, want):
-  for key, value in want.items():
-    np.testing.assert_array_equal(got[key], np.asarray(value), err_msg=key)
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], np.asarray(value), err_msg=key)
 
 
 def test_only_builtins_and_tf_text_custom_ops(setup):
-  assert op_audit.audit_tflite(setup["model"]) == [
-      "FastBertNormalize", "FastWordpieceTokenizeWithOffsets",
-      "RaggedTensorToTensor"]
-  assert setup["interpreter"].get_signature_list() == {
-      "serving_default": {"inputs": ["text"], "outputs": [
-          "input_mask", "input_type_ids", "input_word_ids"]},
-      "serving_pair": {"inputs": ["text_a", "text_b"], "outputs": [
-          "input_mask", "input_type_ids", "input_word_ids"]},
-  }
+    assert op_audit.audit_tflite(setup["model"]) == [
+        "FastBertNormalize",
+        "FastWordpieceTokenizeWithOffsets",
+        "RaggedTensorToTensor",
+    ]
+    assert setup["interpreter"].get_signature_list() == {
+        "serving_default": {
+            "inputs": ["text"],
+            "outputs": ["input_mask", "input_type_ids", "input_word_ids"],
+        },
+        "serving_pair": {
+            "inputs": ["text_a", "text_b"],
+            "outputs": ["input_mask", "input_type_ids", "input_word_ids"],
+        },
+    }
 
 
 def test_audit_rejects_ops_litert_lacks():
-  class Flexy(tf.Module):
+    class Flexy(tf.Module):
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def upper(self, text):
-      return tf.strings.upper(text)
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def upper(self, text):
+            return tf.strings.upper(text)
 
-  module = Flexy()
-  converter = tf.lite.TFLiteConverter.from_concrete_functions(
-      [module.upper.get_concrete_function()], module)
-  converter.allow_custom_ops = True
-  with pytest.raises(ValueError, match="StringUpper"):
-    op_audit.audit_tflite(converter.convert())
+    module = Flexy()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.upper.get_concrete_function()], module
+    )
+    converter.allow_custom_ops = True
+    with pytest.raises(ValueError, match="StringUpper"):
+        op_audit.audit_tflite(converter.convert())
 
 
 @pytest.mark.parametrize("batch", [1, 7])
 def test_single_and_pair_equal_the_tf_graph(setup, stdlib_lines, batch):
-  texts = (stdlib_lines[::997] + list(EDGE_CASES))
-  for start in range(0, len(texts) - batch + 1, batch * 3):
-    chunk = texts[start:start + batch]
-    other = texts[::-1][start:start + batch]
-    assert_same(run_tflite(setup, "serving_default", text=chunk),
-                setup["module"](tf.constant(chunk)))
-    assert_same(run_tflite(setup, "serving_pair", text_a=chunk, text_b=other),
-                setup["module"].call_pair(tf.constant(chunk),
-                                          tf.constant(other)))
+    texts = stdlib_lines[::997] + list(EDGE_CASES)
+    for start in range(0, len(texts) - batch + 1, batch * 3):
+        chunk = texts[start : start + batch]
+        other = texts[::-1][start : start + batch]
+        assert_same(
+            run_tflite(setup, "serving_default", text=chunk),
+            setup["module"](tf.constant(chunk)),
+        )
+        assert_same(
+            run_tflite(setup, "serving_pair", text_a=chunk, text_b=other),
+            setup["module"].call_pair(tf.constant(chunk), tf.constant(other)),
+        )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_gives_one_defined_result_everywhere(setup, case):
-  texts = BAD_INPUTS[case]
-  keras_out = setup["keras"](tf.constant(texts))
-  assert_same(setup["module"](tf.constant(texts)), keras_out)
-  assert_same(run_tflite(setup, "serving_default", text=texts), keras_out)
-  ids = np.asarray(keras_out["input_word_ids"])
-  assert (ids[:, 0] == 101).all()  # Always a valid [CLS] ... [SEP] row.
-  if case in ("empty", "whitespace"):
-    assert ids[:, 1].tolist() == [102] * len(texts)
+    texts = BAD_INPUTS[case]
+    keras_out = setup["keras"](tf.constant(texts))
+    assert_same(setup["module"](tf.constant(texts)), keras_out)
+    assert_same(run_tflite(setup, "serving_default", text=texts), keras_out)
+    ids = np.asarray(keras_out["input_word_ids"])
+    assert (ids[:, 0] == 101).all()  # Always a valid [CLS] ... [SEP] row.
+    if case in ("empty", "whitespace"):
+        assert ids[:, 1].tolist() == [102] * len(texts)
 
 
 def test_empty_batch(setup):
-  want = setup["keras"](tf.constant([], tf.string))
-  assert want["input_word_ids"].shape == (0, SEQ_LENGTH)
-  got = run_tflite(setup, "serving_default", text=[])
-  assert got["input_word_ids"].shape == (0, SEQ_LENGTH)
+    want = setup["keras"](tf.constant([], tf.string))
+    assert want["input_word_ids"].shape == (0, SEQ_LENGTH)
+    got = run_tflite(setup, "serving_default", text=[])
+    assert got["input_word_ids"].shape == (0, SEQ_LENGTH)

@@ -13,93 +13,118 @@ CLS, SEP, PAD = 101, 102, 0
 
 
 def random_segments(rng, num_segments, batch, max_len):
-  return [
-      tf.ragged.constant(
-          [rng.integers(1000, 2000, rng.integers(0, max_len + 1)).tolist()
-           for _ in range(batch)],
-          dtype=tf.int32, ragged_rank=1)
-      for _ in range(num_segments)
-  ]
+    return [
+        tf.ragged.constant(
+            [
+                rng.integers(1000, 2000, rng.integers(0, max_len + 1)).tolist()
+                for _ in range(batch)
+            ],
+            dtype=tf.int32,
+            ragged_rank=1,
+        )
+        for _ in range(num_segments)
+    ]
 
 
 @pytest.mark.parametrize("truncator", ["round_robin", "waterfall"])
 @pytest.mark.parametrize("num_segments", [1, 2, 3])
 def test_equals_keras_hub_multi_segment_packer(truncator, num_segments):
-  rng = np.random.default_rng(num_segments)
-  for seq_length in (4, 9, 32):
-    segments = random_segments(rng, num_segments, batch=16, max_len=20)
-    got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(segments)
-    packer = keras_hub.layers.MultiSegmentPacker(
-        seq_length, start_value=CLS, end_value=SEP, pad_value=PAD,
-        truncate=truncator)
-    ids, segment_ids = packer(tuple(segments) if num_segments > 1 else
-                              segments[0])
-    np.testing.assert_array_equal(got["input_word_ids"], ids)
-    np.testing.assert_array_equal(got["input_type_ids"], segment_ids)
-    np.testing.assert_array_equal(got["input_mask"], np.asarray(ids) != PAD)
+    rng = np.random.default_rng(num_segments)
+    for seq_length in (4, 9, 32):
+        segments = random_segments(rng, num_segments, batch=16, max_len=20)
+        got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(
+            segments
+        )
+        packer = keras_hub.layers.MultiSegmentPacker(
+            seq_length,
+            start_value=CLS,
+            end_value=SEP,
+            pad_value=PAD,
+            truncate=truncator,
+        )
+        ids, segment_ids = packer(
+            tuple(segments) if num_segments > 1 else segments[0]
+        )
+        np.testing.assert_array_equal(got["input_word_ids"], ids)
+        np.testing.assert_array_equal(got["input_type_ids"], segment_ids)
+        np.testing.assert_array_equal(got["input_mask"], np.asarray(ids) != PAD)
 
 
 @pytest.mark.parametrize("truncator", ["round_robin", "waterfall"])
 def test_equals_model_garden_bert_pack_inputs(truncator):
-  mg_layers = pytest.importorskip("official.nlp.modeling.layers")
-  rng = np.random.default_rng(7)
-  for num_segments in (1, 2, 3):
-    for seq_length in (5, 16):
-      segments = random_segments(rng, num_segments, batch=16, max_len=12)
-      got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(segments)
-      want = mg_layers.BertPackInputs(
-          seq_length, special_tokens_dict=dict(
-              start_of_sequence_id=CLS, end_of_segment_id=SEP, padding_id=PAD),
-          truncator=truncator)(segments)
-      for key in got:
-        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    mg_layers = pytest.importorskip("official.nlp.modeling.layers")
+    rng = np.random.default_rng(7)
+    for num_segments in (1, 2, 3):
+        for seq_length in (5, 16):
+            segments = random_segments(rng, num_segments, batch=16, max_len=12)
+            got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(
+                segments
+            )
+            want = mg_layers.BertPackInputs(
+                seq_length,
+                special_tokens_dict=dict(
+                    start_of_sequence_id=CLS,
+                    end_of_segment_id=SEP,
+                    padding_id=PAD,
+                ),
+                truncator=truncator,
+            )(segments)
+            for key in got:
+                np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
 def test_seq_length_as_tensor_and_ragged_rank_2():
-  words = tf.ragged.constant([[[5, 6], [7]], [[8]]], dtype=tf.int32)
-  fn = tf.function(lambda s, n: pack_segments([s], n, CLS, SEP, PAD))
-  got = fn(words, tf.constant(6))
-  assert got["input_word_ids"].numpy().tolist() == [[CLS, 5, 6, 7, SEP, PAD],
-                                                    [CLS, 8, SEP, PAD, PAD, PAD]]
+    words = tf.ragged.constant([[[5, 6], [7]], [[8]]], dtype=tf.int32)
+    fn = tf.function(lambda s, n: pack_segments([s], n, CLS, SEP, PAD))
+    got = fn(words, tf.constant(6))
+    assert got["input_word_ids"].numpy().tolist() == [
+        [CLS, 5, 6, 7, SEP, PAD],
+        [CLS, 8, SEP, PAD, PAD, PAD],
+    ]
 
 
 def test_empty_batch_and_empty_segments():
-  empty = tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
-  out = BertPacker(6, CLS, SEP, PAD)([empty, empty])
-  assert out["input_word_ids"].shape == (0, 6)
-  none = tf.ragged.constant([[], []], dtype=tf.int32, ragged_rank=1)
-  out = BertPacker(6, CLS, SEP, PAD)([none, none])
-  assert out["input_word_ids"].numpy().tolist() == [[CLS, SEP, SEP, 0, 0, 0]] * 2
-  assert out["input_type_ids"].numpy().tolist() == [[0, 0, 1, 0, 0, 0]] * 2
+    empty = tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
+    out = BertPacker(6, CLS, SEP, PAD)([empty, empty])
+    assert out["input_word_ids"].shape == (0, 6)
+    none = tf.ragged.constant([[], []], dtype=tf.int32, ragged_rank=1)
+    out = BertPacker(6, CLS, SEP, PAD)([none, none])
+    assert (
+        out["input_word_ids"].numpy().tolist() == [[CLS, SEP, SEP, 0, 0, 0]] * 2
+    )
+    assert out["input_type_ids"].numpy().tolist() == [[0, 0, 1, 0, 0, 0]] * 2
 
 
 def test_errors_name_the_problem():
-  seg = tf.ragged.constant([[1, 2]], dtype=tf.int32)
-  with pytest.raises(ValueError, match="too short for 3 segments"):
-    BertPacker(3, CLS, SEP, PAD)([seg, seg, seg])
-  with pytest.raises(ValueError, match="truncator"):
-    BertPacker(8, CLS, SEP, PAD, truncator="middle")
-  with pytest.raises(TypeError, match="segment 1 must be a RaggedTensor"):
-    BertPacker(8, CLS, SEP, PAD)([seg, tf.constant([[1]])])
-  with pytest.raises(TypeError, match="integer"):
-    BertPacker(8, CLS, SEP, PAD)([tf.ragged.constant([[1.0]])])
-  other = tf.ragged.constant([[1], [2]], dtype=tf.int32)
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="different batch sizes"):
-    BertPacker(8, CLS, SEP, PAD)([seg, other])
+    seg = tf.ragged.constant([[1, 2]], dtype=tf.int32)
+    with pytest.raises(ValueError, match="too short for 3 segments"):
+        BertPacker(3, CLS, SEP, PAD)([seg, seg, seg])
+    with pytest.raises(ValueError, match="truncator"):
+        BertPacker(8, CLS, SEP, PAD, truncator="middle")
+    with pytest.raises(TypeError, match="segment 1 must be a RaggedTensor"):
+        BertPacker(8, CLS, SEP, PAD)([seg, tf.constant([[1]])])
+    with pytest.raises(TypeError, match="integer"):
+        BertPacker(8, CLS, SEP, PAD)([tf.ragged.constant([[1.0]])])
+    other = tf.ragged.constant([[1], [2]], dtype=tf.int32)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="different batch sizes"
+    ):
+        BertPacker(8, CLS, SEP, PAD)([seg, other])
 
 
 def test_preprocessor_pairs_and_config_round_trip(tiny_vocab):
-  tokenizer = BertTokenizer(tiny_vocab, lower_case=True)
-  pre = BertPreprocessor(tokenizer, seq_length=10, name="pre")
-  out = pre([tf.constant(["The quick fox"]), tf.constant(["jumped over!"])])
-  assert out["input_word_ids"].numpy().tolist() == [
-      [2, 5, 6, 8, 3, 9, 11, 12, 17, 3]]
-  assert out["input_type_ids"].numpy().tolist() == [[0] * 5 + [1] * 5]
-  restored = keras.saving.deserialize_keras_object(
-      keras.saving.serialize_keras_object(pre))
-  assert restored.get_config() == pre.get_config()
-  again = restored([tf.constant(["The quick fox"]), tf.constant(["jumped"])])
-  assert again["input_word_ids"].shape == (1, 10)
-  with pytest.raises(ValueError, match="lacks"):
-    BertPreprocessor(BertTokenizer(["[UNK]", "a"], lower_case=True))
+    tokenizer = BertTokenizer(tiny_vocab, lower_case=True)
+    pre = BertPreprocessor(tokenizer, seq_length=10, name="pre")
+    out = pre([tf.constant(["The quick fox"]), tf.constant(["jumped over!"])])
+    assert out["input_word_ids"].numpy().tolist() == [
+        [2, 5, 6, 8, 3, 9, 11, 12, 17, 3]
+    ]
+    assert out["input_type_ids"].numpy().tolist() == [[0] * 5 + [1] * 5]
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(pre)
+    )
+    assert restored.get_config() == pre.get_config()
+    again = restored([tf.constant(["The quick fox"]), tf.constant(["jumped"])])
+    assert again["input_word_ids"].shape == (1, 10)
+    with pytest.raises(ValueError, match="lacks"):
+        BertPreprocessor(BertTokenizer(["[UNK]", "a"], lower_case=True))

@@ -14,58 +14,72 @@ from absl import app
 
 # Subcommand → (module, one-line description).
 COMMANDS = {
-    "quickstart": ("bert_tf.cli.quickstart",
-                   "end-to-end demo on the standard library's docstrings"),
+    "quickstart": (
+        "bert_tf.cli.quickstart",
+        "end-to-end demo on the standard library's docstrings",
+    ),
     "vocab": ("bert_tf.cli.vocab", "learn a WordPiece vocab.txt from text"),
     "pretrain": ("bert_tf.cli.pretrain", "pre-train BERT (masked LM + next sentence)"),
-    "tokenize": ("bert_tf.cli.tokenize",
-                 "tokenize and pack text with a vocab.txt"),
-    "finetune": ("bert_tf.cli.finetune",
-                 "fine-tune on classify / ner / squad data (Model.fit)"),
-    "evaluate": ("bert_tf.cli.evaluate",
-                 "metrics of a fine-tuned model on labelled data"),
-    "predict": ("bert_tf.cli.predict",
-                "batch predictions of a fine-tuned model to JSON lines"),
-    "convert": ("bert_tf.cli.convert",
-                "convert checkpoints (Hugging Face, Google TF1, .keras)"),
-    "export": ("bert_tf.cli.export",
-               "export models (preprocessing SavedModel, TFLite)"),
+    "tokenize": (
+        "bert_tf.cli.tokenize",
+        "tokenize and pack text with a vocab.txt",
+    ),
+    "finetune": (
+        "bert_tf.cli.finetune",
+        "fine-tune on classify / ner / squad data (Model.fit)",
+    ),
+    "evaluate": (
+        "bert_tf.cli.evaluate",
+        "metrics of a fine-tuned model on labelled data",
+    ),
+    "predict": (
+        "bert_tf.cli.predict",
+        "batch predictions of a fine-tuned model to JSON lines",
+    ),
+    "convert": (
+        "bert_tf.cli.convert",
+        "convert checkpoints (Hugging Face, Google TF1, .keras)",
+    ),
+    "export": (
+        "bert_tf.cli.export",
+        "export models (preprocessing SavedModel, TFLite)",
+    ),
 }
 
 DEFAULT_COMMAND = "quickstart"
 
 
 def usage() -> str:
-  lines = ["usage: bert_tf <command> [--flags]", "", "commands:"]
-  lines += [f"  {name:<12} {desc}" for name, (_, desc) in COMMANDS.items()]
-  lines += ["", "`bert_tf <command> --help` lists a command's flags."]
-  return "\n".join(lines)
+    lines = ["usage: bert_tf <command> [--flags]", "", "commands:"]
+    lines += [f"  {name:<12} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "`bert_tf <command> --help` lists a command's flags."]
+    return "\n".join(lines)
 
 
 def run(argv: Optional[List[str]] = None) -> None:
-  """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
-  argv = list(sys.argv if argv is None else argv)
-  prog, rest = argv[0], argv[1:]
-  if rest and rest[0] in ("-h", "--help", "help"):
-    sys.stdout.write(usage() + "\n")
-    return
-  if rest and not rest[0].startswith("-"):
-    command, rest = rest[0], rest[1:]
-  else:
-    command = DEFAULT_COMMAND
-  if command not in COMMANDS:
-    sys.stderr.write(f"bert_tf: unknown command {command!r}\n\n{usage()}\n")
-    sys.exit(2)
-  module = importlib.import_module(COMMANDS[command][0])
-  module.define_flags()
+    """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
+    argv = list(sys.argv if argv is None else argv)
+    prog, rest = argv[0], argv[1:]
+    if rest and rest[0] in ("-h", "--help", "help"):
+        sys.stdout.write(usage() + "\n")
+        return
+    if rest and not rest[0].startswith("-"):
+        command, rest = rest[0], rest[1:]
+    else:
+        command = DEFAULT_COMMAND
+    if command not in COMMANDS:
+        sys.stderr.write(f"bert_tf: unknown command {command!r}\n\n{usage()}\n")
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[command][0])
+    module.define_flags()
 
-  def main(args):
-    # Bad input (a missing file, a malformed line, a wrong flag value) is the
-    # user's to fix: one clear line, no traceback.
-    try:
-      return module.main(args)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
-      sys.stderr.write(f"bert_tf {command}: error: {e}\n")
-      sys.exit(2)
+    def main(args):
+        # Bad input (a missing file, a malformed line, a wrong flag value) is the
+        # user's to fix: one clear line, no traceback.
+        try:
+            return module.main(args)
+        except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
+            sys.stderr.write(f"bert_tf {command}: error: {e}\n")
+            sys.exit(2)
 
-  app.run(main, argv=[f"{prog} {command}"] + rest)
+    app.run(main, argv=[f"{prog} {command}"] + rest)

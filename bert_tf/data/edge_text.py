@@ -16,7 +16,7 @@ EDGE_CASES = (
     "Ελληνικά: ὁ λόγος, ΆΈΉ, σοφία ς, Москва ЁЖИК ёжик, Հայերեն",
     # CJK ideographs (split one per token), kana and hangul (not split).
     "日本語のテキストと中文字符，한국어 문장입니다。ｶﾀｶﾅ ＡＢＣ１２３",
-    "\U00020000\U0002A700\U0002B740\U0002B820\U0002CEAF 𠀀 丽 豈",
+    "\U00020000\U0002a700\U0002b740\U0002b820\U0002ceaf 𠀀 丽 豈",
     # Arabic, Hebrew, Devanagari, Thai (no spaces), with combining marks.
     "مَرْحَبًا بِالْعَالَم! שָׁלוֹם עוֹלָם",
     "नमस्ते दुनिया। हिन्दी भाषा",

@@ -87,9 +87,15 @@ __all__ = [
 ]
 
 INPUT_FORMATS = ("sentences", "paragraphs")
-FEATURE_NAMES = ("input_word_ids", "input_mask", "input_type_ids",
-                 "masked_lm_positions", "masked_lm_ids", "masked_lm_weights",
-                 "next_sentence_labels")
+FEATURE_NAMES = (
+    "input_word_ids",
+    "input_mask",
+    "input_type_ids",
+    "masked_lm_positions",
+    "masked_lm_ids",
+    "masked_lm_weights",
+    "next_sentence_labels",
+)
 # bert_tf feature name → google-research/bert TFRecord feature name.
 _TFRECORD_NAMES = {
     "input_word_ids": "input_ids",
@@ -105,534 +111,669 @@ _KEY_STRIDE = 2**32
 
 
 def _check_format(input_format: str) -> None:
-  if input_format not in INPUT_FORMATS:
-    raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got "
-                     f"{input_format!r}")
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(
+            f"input_format must be one of {INPUT_FORMATS}, got "
+            f"{input_format!r}"
+        )
 
 
-def _file_documents(path: tf.Tensor, file_index: tf.Tensor,
-                    input_format: str) -> tf.data.Dataset:
-  """The documents of one file: {"doc_key": int64, "sentences": [N] str}."""
-  content = tf.io.read_file(path)
-  content = tf.cond(
-      tf.strings.regex_full_match(path, r".*\.gz"),
-      lambda: tf.io.decode_compressed(content, compression_type="GZIP"),
-      lambda: content)
-  lines = tf.strings.strip(tf.strings.split(content, "\n"))  # [L]
-  blank = tf.strings.length(lines) == 0  # [L]
-  if input_format == "sentences":
-    # Blank lines separate documents: document index = blanks so far.
-    doc_index = tf.cumsum(tf.cast(blank, tf.int64))  # [L]
-    keep = tf.logical_not(blank)
-    sentences = tf.RaggedTensor.from_value_rowids(
-        tf.boolean_mask(lines, keep), tf.boolean_mask(doc_index, keep),
-        nrows=doc_index[-1] + 1)  # [D, (N)]
-  else:
-    paragraphs = tf.boolean_mask(lines, tf.logical_not(blank))  # [D]
-    sentences = tf_text.StateBasedSentenceBreaker().break_sentences(
-        paragraphs)  # [D, (N)]
-    sentences = tf.ragged.map_flat_values(tf.strings.strip, sentences)
-  keys = (tf.cast(file_index, tf.int64) * _KEY_STRIDE +
-          tf.range(sentences.nrows(), dtype=tf.int64))  # [D]
-  docs = tf.data.Dataset.from_tensor_slices({
-      "doc_key": keys,
-      "sentences": sentences
-  })
-  # Runs of blank lines (and the end of the file) leave empty documents.
-  return docs.filter(lambda doc: tf.size(doc["sentences"]) > 0)
+def _file_documents(
+    path: tf.Tensor, file_index: tf.Tensor, input_format: str
+) -> tf.data.Dataset:
+    """The documents of one file: {"doc_key": int64, "sentences": [N] str}."""
+    content = tf.io.read_file(path)
+    content = tf.cond(
+        tf.strings.regex_full_match(path, r".*\.gz"),
+        lambda: tf.io.decode_compressed(content, compression_type="GZIP"),
+        lambda: content,
+    )
+    lines = tf.strings.strip(tf.strings.split(content, "\n"))  # [L]
+    blank = tf.strings.length(lines) == 0  # [L]
+    if input_format == "sentences":
+        # Blank lines separate documents: document index = blanks so far.
+        doc_index = tf.cumsum(tf.cast(blank, tf.int64))  # [L]
+        keep = tf.logical_not(blank)
+        sentences = tf.RaggedTensor.from_value_rowids(
+            tf.boolean_mask(lines, keep),
+            tf.boolean_mask(doc_index, keep),
+            nrows=doc_index[-1] + 1,
+        )  # [D, (N)]
+    else:
+        paragraphs = tf.boolean_mask(lines, tf.logical_not(blank))  # [D]
+        sentences = tf_text.StateBasedSentenceBreaker().break_sentences(
+            paragraphs
+        )  # [D, (N)]
+        sentences = tf.ragged.map_flat_values(tf.strings.strip, sentences)
+    keys = tf.cast(file_index, tf.int64) * _KEY_STRIDE + tf.range(
+        sentences.nrows(), dtype=tf.int64
+    )  # [D]
+    docs = tf.data.Dataset.from_tensor_slices(
+        {"doc_key": keys, "sentences": sentences}
+    )
+    # Runs of blank lines (and the end of the file) leave empty documents.
+    return docs.filter(lambda doc: tf.size(doc["sentences"]) > 0)
 
 
-def read_documents(input_files: Union[str, Sequence[str]],
-                   input_format: str = "sentences",
-                   shuffle: bool = True,
-                   repeat: bool = False,
-                   seed: Optional[int] = None,
-                   document_shuffle_buffer: int = 1000,
-                   cycle_length: int = 4) -> tf.data.Dataset:
-  """Documents of text files, interleaved across files and shuffled.
+def read_documents(
+    input_files: Union[str, Sequence[str]],
+    input_format: str = "sentences",
+    shuffle: bool = True,
+    repeat: bool = False,
+    seed: Optional[int] = None,
+    document_shuffle_buffer: int = 1000,
+    cycle_length: int = 4,
+) -> tf.data.Dataset:
+    """Documents of text files, interleaved across files and shuffled.
 
-  Args:
-    input_files: comma-separated globs or a list of globs / paths.
-    input_format: `"sentences"` (one sentence per line, blank line between
-      documents) or `"paragraphs"` (one document per line, split into
-      sentences in the graph).
-    shuffle: shuffle the files and the documents.
-    repeat: repeat forever (files and documents reshuffled every pass).
-    seed: shuffle seed.
-    document_shuffle_buffer: documents held by the shuffle buffer.
-    cycle_length: files read at the same time.
+    Args:
+      input_files: comma-separated globs or a list of globs / paths.
+      input_format: `"sentences"` (one sentence per line, blank line between
+        documents) or `"paragraphs"` (one document per line, split into
+        sentences in the graph).
+      shuffle: shuffle the files and the documents.
+      repeat: repeat forever (files and documents reshuffled every pass).
+      seed: shuffle seed.
+      document_shuffle_buffer: documents held by the shuffle buffer.
+      cycle_length: files read at the same time.
 
-  Returns:
-    A dataset of {"doc_key": int64 scalar, "sentences": [N] tf.string}.
+    Returns:
+      A dataset of {"doc_key": int64 scalar, "sentences": [N] tf.string}.
 
-  Raises:
-    FileNotFoundError: naming a glob that matches no file.
-  """
-  _check_format(input_format)
-  files = expand_input_files(input_files)
-  ds = tf.data.Dataset.from_tensor_slices(
-      (files, tf.range(len(files), dtype=tf.int64)))
-  if shuffle:
-    ds = ds.shuffle(len(files), seed=seed)
-  if repeat:
-    ds = ds.repeat()
-  ds = ds.interleave(
-      lambda path, index: _file_documents(path, index, input_format),
-      cycle_length=min(cycle_length, len(files)),
-      block_length=1,
-      num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=True)
-  if shuffle:
-    ds = ds.shuffle(document_shuffle_buffer, seed=seed)
-  return ds
+    Raises:
+      FileNotFoundError: naming a glob that matches no file.
+    """
+    _check_format(input_format)
+    files = expand_input_files(input_files)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (files, tf.range(len(files), dtype=tf.int64))
+    )
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.interleave(
+        lambda path, index: _file_documents(path, index, input_format),
+        cycle_length=min(cycle_length, len(files)),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if shuffle:
+        ds = ds.shuffle(document_shuffle_buffer, seed=seed)
+    return ds
 
 
-def _ranges_gather(values: tf.Tensor, starts: tf.Tensor,
-                   lengths: tf.Tensor) -> tf.RaggedTensor:
-  """Rows `values[starts[i] : starts[i] + lengths[i]]`, ragged [K, (len)]."""
-  starts = tf.cast(starts, tf.int64)
-  index = tf.ragged.range(starts, starts + tf.cast(lengths, tf.int64))
-  return tf.gather(values, index)
+def _ranges_gather(
+    values: tf.Tensor, starts: tf.Tensor, lengths: tf.Tensor
+) -> tf.RaggedTensor:
+    """Rows `values[starts[i] : starts[i] + lengths[i]]`, ragged [K, (len)]."""
+    starts = tf.cast(starts, tf.int64)
+    index = tf.ragged.range(starts, starts + tf.cast(lengths, tf.int64))
+    return tf.gather(values, index)
 
 
 class _Pipeline:
-  """The per-document and per-batch steps, closed over their settings."""
+    """The per-document and per-batch steps, closed over their settings."""
 
-  def __init__(self, tokenizer: BertTokenizer, max_seq_length: int,
-               short_seq_prob: float, masker: BertMaskedLmMasker):
+    def __init__(
+        self,
+        tokenizer: BertTokenizer,
+        max_seq_length: int,
+        short_seq_prob: float,
+        masker: BertMaskedLmMasker,
+    ):
+        ids = tokenizer.special_token_ids()
+        self.tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        self.max_num_tokens = max_seq_length - 3  # [CLS] A [SEP] B [SEP]
+        self.short_seq_prob = short_seq_prob
+        self.masker = masker
+        self.packer = BertPacker(
+            max_seq_length,
+            start_id=ids["start_of_sequence_id"],
+            end_id=ids["end_of_segment_id"],
+            pad_id=ids["padding_id"],
+        )
+
+    def tokenize(self, doc):
+        tokens = self.tokenizer.tokenize(doc["sentences"])  # [N, (T)]
+        tokens = tf.ragged.boolean_mask(tokens, tokens.row_lengths() > 0)
+        return {"doc_key": doc["doc_key"], "tokens": tokens}
+
+    def chunks(self, doc, seed):
+        """One document → its chunks, A / actual-B segments and NSP coin flips."""
+        tokens = doc["tokens"]  # [N, (T)]
+        lengths = tf.cast(tokens.row_lengths(), tf.int32)  # [N]
+        num_sentences = tf.size(lengths)
+        seeds = tf.random.experimental.stateless_split(
+            tf.cast(tf.stack([seed, doc["doc_key"]]), tf.int64), 4
+        )
+        short = tf.random.stateless_uniform([], seeds[0]) < self.short_seq_prob
+        target = tf.where(
+            short,
+            tf.random.stateless_uniform(
+                [],
+                seeds[1],
+                minval=2,
+                maxval=self.max_num_tokens + 1,
+                dtype=tf.int32,
+            ),
+            self.max_num_tokens,
+        )
+
+        # Greedy chunking: sentences join the current chunk until it reaches
+        # `target` tokens (sequential, hence a scan over the sentences).
+        def step(state, length):
+            filled, chunk, _ = state
+            filled += length
+            done = filled >= target
+            return (
+                tf.where(done, 0, filled),
+                chunk + tf.cast(done, tf.int32),
+                chunk,
+            )
+
+        _, _, chunk_of = tf.scan(step, lengths, initializer=(0, 0, 0))  # [N]
+        num_chunks = tf.reduce_max(chunk_of) + 1
+        sentence = tf.range(num_sentences)
+        start = tf.math.unsorted_segment_min(
+            sentence, chunk_of, num_chunks
+        )  # [K]
+        size = tf.math.unsorted_segment_sum(
+            tf.ones_like(sentence), chunk_of, num_chunks
+        )  # [K]
+        end = start + size
+        # A = the first 1..size-1 sentences.
+        a_size = 1 + tf.cast(
+            tf.random.stateless_uniform([num_chunks], seeds[2])
+            * tf.cast(tf.maximum(size - 1, 1), tf.float32),
+            tf.int32,
+        )
+        a_size = tf.where(size >= 2, tf.minimum(a_size, size - 1), 1)
+        is_random = tf.random.stateless_uniform([num_chunks], seeds[3]) < 0.5
+        # Actual B: the rest of the chunk, or the next sentence for a
+        # one-sentence chunk. A one-sentence chunk at the end of the document
+        # has no continuation: it is dropped whatever its coin says, so the
+        # kept chunks stay 50/50 (dropping only its "actual" case would not).
+        b_end = tf.where(size >= 2, end, tf.minimum(start + 2, num_sentences))
+        keep = b_end > start + a_size
+
+        splits = tokens.row_splits  # [N + 1] int64
+        flat = tokens.flat_values
+        a_start, a_end = tf.gather(splits, start), tf.gather(
+            splits, start + a_size
+        )
+        b_tok_end = tf.gather(splits, b_end)
+        chunk_end = tf.gather(splits, end)
+        # Sentence ends of each chunk, in tokens from the chunk start.
+        sentence_ends = tf.gather(
+            splits, tf.ragged.range(start + 1, end + 1)
+        ) - (
+            a_start[:, tf.newaxis]
+        )  # [K, (size)]
+        out = {
+            "doc_key": tf.fill([num_chunks], doc["doc_key"]),
+            "tokens_a": _ranges_gather(flat, a_start, a_end - a_start),
+            "tokens_b": _ranges_gather(flat, a_end, b_tok_end - a_end),
+            "chunk": _ranges_gather(flat, a_start, chunk_end - a_start),
+            "chunk_sentence_ends": sentence_ends,
+            "is_random_next": is_random,
+            "target_b_length": target - tf.cast(a_end - a_start, tf.int32),
+        }
+        return {
+            k: (
+                tf.ragged.boolean_mask(v, keep)
+                if isinstance(v, tf.RaggedTensor)
+                else tf.boolean_mask(v, keep)
+            )
+            for k, v in out.items()
+        }
+
+    def batch(self, inst, seed):
+        """A ragged batch of chunks → packed, masked features."""
+        seeds = tf.random.experimental.stateless_split(
+            tf.cast(seed, tf.int64), 3
+        )
+        batch = tf.shape(inst["doc_key"])[0]
+        row = tf.range(batch)
+        # Random B: the chunk of the next row (rows come out of a shuffle
+        # buffer), or the row after if the next one is from the same document.
+        keys = inst["doc_key"]
+        next1 = tf.math.floormod(row + 1, batch)
+        next2 = tf.math.floormod(row + 2, batch)
+        other = tf.where(
+            (tf.gather(keys, next1) == keys) & (tf.gather(keys, next2) != keys),
+            next2,
+            next1,
+        )  # [B]
+        other_chunk = tf.gather(inst["chunk"], other)  # [B, (t)]
+        other_ends = tf.gather(inst["chunk_sentence_ends"], other)  # [B, (n)]
+        # Whole sentences until the B target is reached (or the chunk ends).
+        need = tf.cast(tf.maximum(inst["target_b_length"], 1), tf.int64)
+        taken = tf.reduce_sum(
+            tf.cast(other_ends < need[:, tf.newaxis], tf.int64), axis=1
+        )  # [B]
+        taken = tf.minimum(taken, other_ends.row_lengths() - 1)
+        random_length = tf.gather(
+            other_ends.flat_values, other_ends.row_starts() + taken
+        )  # [B]
+
+        tokens_a, tokens_b = inst["tokens_a"], inst["tokens_b"]
+        is_random = inst["is_random_next"]
+        # B rows index one flat vector: actual Bs first, then the other chunks.
+        b_values = tf.concat([tokens_b.flat_values, other_chunk.flat_values], 0)
+        b_start = tf.where(
+            is_random,
+            tf.size(tokens_b.flat_values, out_type=tf.int64)
+            + other_chunk.row_starts(),
+            tokens_b.row_starts(),
+        )  # [B]
+        b_length = tf.where(is_random, random_length, tokens_b.row_lengths())
+
+        # Truncate the pair as the original: the longer segment loses tokens,
+        # each from the front or the back with probability 1/2.
+        lengths = tf.cast(
+            tf.stack([tokens_a.row_lengths(), b_length], 1), tf.int32
+        )  # [B, 2]
+        kept = trimmed_lengths(lengths, self.max_num_tokens, "round_robin")
+        front = tf.random.stateless_binomial(
+            tf.shape(lengths),
+            seeds[0],
+            counts=tf.cast(lengths - kept, tf.float32),
+            probs=0.5,
+            output_dtype=tf.int32,
+        )  # [B, 2]
+        a = _ranges_gather(
+            tokens_a.flat_values,
+            tokens_a.row_starts() + tf.cast(front[:, 0], tf.int64),
+            kept[:, 0],
+        )  # [B, (a)]
+        b = _ranges_gather(
+            b_values, b_start + tf.cast(front[:, 1], tf.int64), kept[:, 1]
+        )  # [B, (b)]
+        features = self.masker(self.packer([a, b]), seed=seeds[1])
+        features["next_sentence_labels"] = tf.cast(is_random, tf.int32)
+        return features
+
+
+def _check_settings(
+    tokenizer,
+    max_seq_length,
+    max_predictions_per_seq,
+    masked_lm_prob,
+    short_seq_prob,
+    batch_size,
+):
+    if not isinstance(tokenizer, BertTokenizer):
+        raise TypeError(
+            f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}"
+        )
     ids = tokenizer.special_token_ids()
-    self.tokenizer = tokenizer
-    self.max_seq_length = max_seq_length
-    self.max_num_tokens = max_seq_length - 3  # [CLS] A [SEP] B [SEP]
-    self.short_seq_prob = short_seq_prob
-    self.masker = masker
-    self.packer = BertPacker(max_seq_length,
-                             start_id=ids["start_of_sequence_id"],
-                             end_id=ids["end_of_segment_id"],
-                             pad_id=ids["padding_id"])
-
-  def tokenize(self, doc):
-    tokens = self.tokenizer.tokenize(doc["sentences"])  # [N, (T)]
-    tokens = tf.ragged.boolean_mask(tokens, tokens.row_lengths() > 0)
-    return {"doc_key": doc["doc_key"], "tokens": tokens}
-
-  def chunks(self, doc, seed):
-    """One document → its chunks, A / actual-B segments and NSP coin flips."""
-    tokens = doc["tokens"]  # [N, (T)]
-    lengths = tf.cast(tokens.row_lengths(), tf.int32)  # [N]
-    num_sentences = tf.size(lengths)
-    seeds = tf.random.experimental.stateless_split(
-        tf.cast(tf.stack([seed, doc["doc_key"]]), tf.int64), 4)
-    short = tf.random.stateless_uniform([], seeds[0]) < self.short_seq_prob
-    target = tf.where(
-        short,
-        tf.random.stateless_uniform([], seeds[1], minval=2,
-                                    maxval=self.max_num_tokens + 1,
-                                    dtype=tf.int32), self.max_num_tokens)
-
-    # Greedy chunking: sentences join the current chunk until it reaches
-    # `target` tokens (sequential, hence a scan over the sentences).
-    def step(state, length):
-      filled, chunk, _ = state
-      filled += length
-      done = filled >= target
-      return (tf.where(done, 0, filled), chunk + tf.cast(done, tf.int32),
-              chunk)
-
-    _, _, chunk_of = tf.scan(step, lengths, initializer=(0, 0, 0))  # [N]
-    num_chunks = tf.reduce_max(chunk_of) + 1
-    sentence = tf.range(num_sentences)
-    start = tf.math.unsorted_segment_min(sentence, chunk_of, num_chunks)  # [K]
-    size = tf.math.unsorted_segment_sum(tf.ones_like(sentence), chunk_of,
-                                        num_chunks)  # [K]
-    end = start + size
-    # A = the first 1..size-1 sentences.
-    a_size = 1 + tf.cast(
-        tf.random.stateless_uniform([num_chunks], seeds[2]) *
-        tf.cast(tf.maximum(size - 1, 1), tf.float32), tf.int32)
-    a_size = tf.where(size >= 2, tf.minimum(a_size, size - 1), 1)
-    is_random = tf.random.stateless_uniform([num_chunks], seeds[3]) < 0.5
-    # Actual B: the rest of the chunk, or the next sentence for a
-    # one-sentence chunk. A one-sentence chunk at the end of the document
-    # has no continuation: it is dropped whatever its coin says, so the
-    # kept chunks stay 50/50 (dropping only its "actual" case would not).
-    b_end = tf.where(size >= 2, end, tf.minimum(start + 2, num_sentences))
-    keep = b_end > start + a_size
-
-    splits = tokens.row_splits  # [N + 1] int64
-    flat = tokens.flat_values
-    a_start, a_end = tf.gather(splits, start), tf.gather(splits, start + a_size)
-    b_tok_end = tf.gather(splits, b_end)
-    chunk_end = tf.gather(splits, end)
-    # Sentence ends of each chunk, in tokens from the chunk start.
-    sentence_ends = tf.gather(splits, tf.ragged.range(start + 1, end + 1)) - (
-        a_start[:, tf.newaxis])  # [K, (size)]
-    out = {
-        "doc_key": tf.fill([num_chunks], doc["doc_key"]),
-        "tokens_a": _ranges_gather(flat, a_start, a_end - a_start),
-        "tokens_b": _ranges_gather(flat, a_end, b_tok_end - a_end),
-        "chunk": _ranges_gather(flat, a_start, chunk_end - a_start),
-        "chunk_sentence_ends": sentence_ends,
-        "is_random_next": is_random,
-        "target_b_length": target - tf.cast(a_end - a_start, tf.int32),
-    }
-    return {
-        k: (tf.ragged.boolean_mask(v, keep) if isinstance(
-            v, tf.RaggedTensor) else tf.boolean_mask(v, keep))
-        for k, v in out.items()
-    }
-
-  def batch(self, inst, seed):
-    """A ragged batch of chunks → packed, masked features."""
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    batch = tf.shape(inst["doc_key"])[0]
-    row = tf.range(batch)
-    # Random B: the chunk of the next row (rows come out of a shuffle
-    # buffer), or the row after if the next one is from the same document.
-    keys = inst["doc_key"]
-    next1 = tf.math.floormod(row + 1, batch)
-    next2 = tf.math.floormod(row + 2, batch)
-    other = tf.where(
-        (tf.gather(keys, next1) == keys) & (tf.gather(keys, next2) != keys),
-        next2, next1)  # [B]
-    other_chunk = tf.gather(inst["chunk"], other)  # [B, (t)]
-    other_ends = tf.gather(inst["chunk_sentence_ends"], other)  # [B, (n)]
-    # Whole sentences until the B target is reached (or the chunk ends).
-    need = tf.cast(tf.maximum(inst["target_b_length"], 1), tf.int64)
-    taken = tf.reduce_sum(
-        tf.cast(other_ends < need[:, tf.newaxis], tf.int64), axis=1)  # [B]
-    taken = tf.minimum(taken, other_ends.row_lengths() - 1)
-    random_length = tf.gather(other_ends.flat_values,
-                              other_ends.row_starts() + taken)  # [B]
-
-    tokens_a, tokens_b = inst["tokens_a"], inst["tokens_b"]
-    is_random = inst["is_random_next"]
-    # B rows index one flat vector: actual Bs first, then the other chunks.
-    b_values = tf.concat([tokens_b.flat_values, other_chunk.flat_values], 0)
-    b_start = tf.where(
-        is_random,
-        tf.size(tokens_b.flat_values, out_type=tf.int64) +
-        other_chunk.row_starts(), tokens_b.row_starts())  # [B]
-    b_length = tf.where(is_random, random_length, tokens_b.row_lengths())
-
-    # Truncate the pair as the original: the longer segment loses tokens,
-    # each from the front or the back with probability 1/2.
-    lengths = tf.cast(tf.stack([tokens_a.row_lengths(), b_length], 1),
-                      tf.int32)  # [B, 2]
-    kept = trimmed_lengths(lengths, self.max_num_tokens, "round_robin")
-    front = tf.random.stateless_binomial(
-        tf.shape(lengths), seeds[0], counts=tf.cast(lengths - kept, tf.float32),
-        probs=0.5, output_dtype=tf.int32)  # [B, 2]
-    a = _ranges_gather(tokens_a.flat_values,
-                       tokens_a.row_starts() + tf.cast(front[:, 0], tf.int64),
-                       kept[:, 0])  # [B, (a)]
-    b = _ranges_gather(b_values, b_start + tf.cast(front[:, 1], tf.int64),
-                       kept[:, 1])  # [B, (b)]
-    features = self.masker(self.packer([a, b]), seed=seeds[1])
-    features["next_sentence_labels"] = tf.cast(is_random, tf.int32)
-    return features
-
-
-def _check_settings(tokenizer, max_seq_length, max_predictions_per_seq,
-                    masked_lm_prob, short_seq_prob, batch_size):
-  if not isinstance(tokenizer, BertTokenizer):
-    raise TypeError(
-        f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}")
-  ids = tokenizer.special_token_ids()
-  missing = [t for t, k in ((vocab_io.PAD, "padding_id"),
-                            (vocab_io.CLS, "start_of_sequence_id"),
-                            (vocab_io.SEP, "end_of_segment_id"),
-                            (vocab_io.MASK, "mask_id")) if k not in ids]
-  if missing:
-    raise ValueError(f"the vocabulary lacks the special tokens {missing}, "
-                     "which pre-training needs")
-  if not isinstance(max_seq_length, int) or max_seq_length < 5:
-    raise ValueError(f"max_seq_length must be an int >= 5, got "
-                     f"{max_seq_length!r}")
-  if not isinstance(max_predictions_per_seq,
-                    int) or max_predictions_per_seq < 1:
-    raise ValueError("max_predictions_per_seq must be a positive int, got "
-                     f"{max_predictions_per_seq!r}")
-  if not 0.0 < masked_lm_prob <= 1.0:
-    raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}")
-  if not 0.0 <= short_seq_prob <= 1.0:
-    raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}")
-  if not isinstance(batch_size, int) or batch_size < 1:
-    raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    missing = [
+        t
+        for t, k in (
+            (vocab_io.PAD, "padding_id"),
+            (vocab_io.CLS, "start_of_sequence_id"),
+            (vocab_io.SEP, "end_of_segment_id"),
+            (vocab_io.MASK, "mask_id"),
+        )
+        if k not in ids
+    ]
+    if missing:
+        raise ValueError(
+            f"the vocabulary lacks the special tokens {missing}, "
+            "which pre-training needs"
+        )
+    if not isinstance(max_seq_length, int) or max_seq_length < 5:
+        raise ValueError(
+            f"max_seq_length must be an int >= 5, got " f"{max_seq_length!r}"
+        )
+    if (
+        not isinstance(max_predictions_per_seq, int)
+        or max_predictions_per_seq < 1
+    ):
+        raise ValueError(
+            "max_predictions_per_seq must be a positive int, got "
+            f"{max_predictions_per_seq!r}"
+        )
+    if not 0.0 < masked_lm_prob <= 1.0:
+        raise ValueError(
+            f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}"
+        )
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise ValueError(
+            f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}"
+        )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive int, got {batch_size!r}"
+        )
 
 
 def _data_options() -> tf.data.Options:
-  options = tf.data.Options()
-  options.deterministic = True
-  # Every worker builds the same global batches and keeps its share of each,
-  # so a multi-worker job sees the data a single worker would.
-  options.experimental_distribute.auto_shard_policy = (
-      tf.data.experimental.AutoShardPolicy.DATA)
-  return options
+    options = tf.data.Options()
+    options.deterministic = True
+    # Every worker builds the same global batches and keeps its share of each,
+    # so a multi-worker job sees the data a single worker would.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return options
 
 
-def pretraining_dataset(input_files: Union[str, Sequence[str]],
-                        tokenizer: BertTokenizer,
-                        batch_size: int,
-                        max_seq_length: int = 128,
-                        max_predictions_per_seq: int = 20,
-                        masked_lm_prob: float = 0.15,
-                        short_seq_prob: float = 0.1,
-                        do_whole_word_mask: bool = False,
-                        input_format: str = "sentences",
-                        seed: Optional[int] = None,
-                        repeat: bool = True,
-                        shuffle: bool = True,
-                        document_shuffle_buffer: int = 1000,
-                        instance_shuffle_buffer: int = 1000) -> tf.data.Dataset:
-  """Batches of packed, masked NSP pairs from raw text (see the module doc).
+def pretraining_dataset(
+    input_files: Union[str, Sequence[str]],
+    tokenizer: BertTokenizer,
+    batch_size: int,
+    max_seq_length: int = 128,
+    max_predictions_per_seq: int = 20,
+    masked_lm_prob: float = 0.15,
+    short_seq_prob: float = 0.1,
+    do_whole_word_mask: bool = False,
+    input_format: str = "sentences",
+    seed: Optional[int] = None,
+    repeat: bool = True,
+    shuffle: bool = True,
+    document_shuffle_buffer: int = 1000,
+    instance_shuffle_buffer: int = 1000,
+) -> tf.data.Dataset:
+    """Batches of packed, masked NSP pairs from raw text (see the module doc).
 
-  Args:
-    input_files: comma-separated globs or a list of globs / paths.
-    tokenizer: a `BertTokenizer` whose vocabulary holds `[PAD]`, `[CLS]`,
-      `[SEP]` and `[MASK]`.
-    batch_size: examples per batch. With `repeat=True` every batch is full
-      (static shape); else the last batch may be smaller.
-    max_seq_length: S.
-    max_predictions_per_seq: P.
-    masked_lm_prob: fraction of the tokens to predict.
-    short_seq_prob: probability of a shorter target length per document.
-    do_whole_word_mask: mask all pieces of a word together.
-    input_format: `"sentences"` or `"paragraphs"`.
-    seed: makes the pipeline reproducible; None varies every run.
-    repeat: loop over the corpus forever, with new pairs and masks on every
-      pass (training); False makes one pass (evaluation, offline writing).
-    shuffle: shuffle files, documents and examples.
-    document_shuffle_buffer: documents held by the document shuffle.
-    instance_shuffle_buffer: examples held by the example shuffle; it also
-      keeps a document's chunks apart, so random Bs come from other
-      documents.
+    Args:
+      input_files: comma-separated globs or a list of globs / paths.
+      tokenizer: a `BertTokenizer` whose vocabulary holds `[PAD]`, `[CLS]`,
+        `[SEP]` and `[MASK]`.
+      batch_size: examples per batch. With `repeat=True` every batch is full
+        (static shape); else the last batch may be smaller.
+      max_seq_length: S.
+      max_predictions_per_seq: P.
+      masked_lm_prob: fraction of the tokens to predict.
+      short_seq_prob: probability of a shorter target length per document.
+      do_whole_word_mask: mask all pieces of a word together.
+      input_format: `"sentences"` or `"paragraphs"`.
+      seed: makes the pipeline reproducible; None varies every run.
+      repeat: loop over the corpus forever, with new pairs and masks on every
+        pass (training); False makes one pass (evaluation, offline writing).
+      shuffle: shuffle files, documents and examples.
+      document_shuffle_buffer: documents held by the document shuffle.
+      instance_shuffle_buffer: examples held by the example shuffle; it also
+        keeps a document's chunks apart, so random Bs come from other
+        documents.
 
-  Returns:
-    A dataset of feature dicts (`FEATURE_NAMES`).
+    Returns:
+      A dataset of feature dicts (`FEATURE_NAMES`).
 
-  Raises:
-    FileNotFoundError, ValueError, TypeError: naming the bad input.
-  """
-  _check_settings(tokenizer, max_seq_length, max_predictions_per_seq,
-                  masked_lm_prob, short_seq_prob, batch_size)
-  masker = BertMaskedLmMasker(tokenizer.vocabulary,
-                              masked_lm_prob=masked_lm_prob,
-                              max_predictions_per_seq=max_predictions_per_seq,
-                              whole_word_mask=do_whole_word_mask,
-                              suffix_indicator=tokenizer.suffix_indicator)
-  pipeline = _Pipeline(tokenizer, max_seq_length, short_seq_prob, masker)
-  if seed is None:
-    seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-  docs = read_documents(input_files, input_format, shuffle=shuffle,
-                        repeat=repeat, seed=seed,
-                        document_shuffle_buffer=document_shuffle_buffer)
-  docs = docs.map(pipeline.tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-  docs = docs.filter(lambda d: d["tokens"].nrows() > 0)
-  # One random seed per document and per batch; a repeated dataset draws new
-  # ones on every pass, which makes pairs and masks dynamic.
-  doc_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-  chunks = tf.data.Dataset.zip(docs, doc_seeds).map(
-      pipeline.chunks, num_parallel_calls=tf.data.AUTOTUNE)
-  instances = chunks.flat_map(tf.data.Dataset.from_tensor_slices)
-  if shuffle:
-    instances = instances.shuffle(instance_shuffle_buffer, seed=seed + 1)
-  batches = instances.ragged_batch(batch_size, drop_remainder=repeat)
-  batch_seeds = tf.data.Dataset.random(
-      seed=seed + 2, rerandomize_each_iteration=True).batch(2)
-  ds = tf.data.Dataset.zip(batches, batch_seeds).map(
-      pipeline.batch, num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE).with_options(_data_options())
+    Raises:
+      FileNotFoundError, ValueError, TypeError: naming the bad input.
+    """
+    _check_settings(
+        tokenizer,
+        max_seq_length,
+        max_predictions_per_seq,
+        masked_lm_prob,
+        short_seq_prob,
+        batch_size,
+    )
+    masker = BertMaskedLmMasker(
+        tokenizer.vocabulary,
+        masked_lm_prob=masked_lm_prob,
+        max_predictions_per_seq=max_predictions_per_seq,
+        whole_word_mask=do_whole_word_mask,
+        suffix_indicator=tokenizer.suffix_indicator,
+    )
+    pipeline = _Pipeline(tokenizer, max_seq_length, short_seq_prob, masker)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    docs = read_documents(
+        input_files,
+        input_format,
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        document_shuffle_buffer=document_shuffle_buffer,
+    )
+    docs = docs.map(pipeline.tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+    docs = docs.filter(lambda d: d["tokens"].nrows() > 0)
+    # One random seed per document and per batch; a repeated dataset draws new
+    # ones on every pass, which makes pairs and masks dynamic.
+    doc_seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    )
+    chunks = tf.data.Dataset.zip(docs, doc_seeds).map(
+        pipeline.chunks, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    instances = chunks.flat_map(tf.data.Dataset.from_tensor_slices)
+    if shuffle:
+        instances = instances.shuffle(instance_shuffle_buffer, seed=seed + 1)
+    batches = instances.ragged_batch(batch_size, drop_remainder=repeat)
+    batch_seeds = tf.data.Dataset.random(
+        seed=seed + 2, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip(batches, batch_seeds).map(
+        pipeline.batch, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_data_options())
 
 
 def to_model_inputs(
-    features: Dict[str, tf.Tensor]
+    features: Dict[str, tf.Tensor],
 ) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
-  """Features → `(x, y)` for `BertPretrainer` and `Model.fit`.
+    """Features → `(x, y)` for `BertPretrainer` and `Model.fit`.
 
-  `y["mlm_logits"]` holds the masked ids with -1 at unused prediction slots
-  (the ignored label of `MaskedSparseCategoricalCrossentropy`);
-  `y["nsp_logits"]` the next-sentence labels (1 = random B).
-  """
-  x = {
-      k: features[k] for k in ("input_word_ids", "input_mask",
-                               "input_type_ids", "masked_lm_positions")
-  }
-  y = {
-      "mlm_logits":
-          tf.where(features["masked_lm_weights"] > 0,
-                   features["masked_lm_ids"], -1),
-      "nsp_logits":
-          features["next_sentence_labels"],
-  }
-  return x, y
+    `y["mlm_logits"]` holds the masked ids with -1 at unused prediction slots
+    (the ignored label of `MaskedSparseCategoricalCrossentropy`);
+    `y["nsp_logits"]` the next-sentence labels (1 = random B).
+    """
+    x = {
+        k: features[k]
+        for k in (
+            "input_word_ids",
+            "input_mask",
+            "input_type_ids",
+            "masked_lm_positions",
+        )
+    }
+    y = {
+        "mlm_logits": tf.where(
+            features["masked_lm_weights"] > 0, features["masked_lm_ids"], -1
+        ),
+        "nsp_logits": features["next_sentence_labels"],
+    }
+    return x, y
 
 
 # ---- Offline mode: TFRecord files in the original feature format ----
 
 
 def _int_feature(values) -> tf.train.Feature:
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
 def _float_feature(values) -> tf.train.Feature:
-  return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
-def write_pretraining_tfrecords(input_files: Union[str, Sequence[str]],
-                                tokenizer: BertTokenizer,
-                                output_prefix: str,
-                                num_shards: int = 1,
-                                dupe_factor: int = 10,
-                                max_seq_length: int = 128,
-                                max_predictions_per_seq: int = 20,
-                                masked_lm_prob: float = 0.15,
-                                short_seq_prob: float = 0.1,
-                                do_whole_word_mask: bool = False,
-                                input_format: str = "sentences",
-                                seed: int = 12345,
-                                overwrite: bool = False) -> Tuple[List[str], int]:
-  """Writes masked NSP examples as sharded TFRecord files (static masking).
+def write_pretraining_tfrecords(
+    input_files: Union[str, Sequence[str]],
+    tokenizer: BertTokenizer,
+    output_prefix: str,
+    num_shards: int = 1,
+    dupe_factor: int = 10,
+    max_seq_length: int = 128,
+    max_predictions_per_seq: int = 20,
+    masked_lm_prob: float = 0.15,
+    short_seq_prob: float = 0.1,
+    do_whole_word_mask: bool = False,
+    input_format: str = "sentences",
+    seed: int = 12345,
+    overwrite: bool = False,
+) -> Tuple[List[str], int]:
+    """Writes masked NSP examples as sharded TFRecord files (static masking).
 
-  The equivalent of google-research/bert `create_pretraining_data.py`: the
-  corpus is processed `dupe_factor` times, each pass with new pairs and
-  masks, and the examples are spread round-robin over `num_shards` files
-  `{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord` in the original
-  feature format (`input_ids`, `segment_ids`, ...).
+    The equivalent of google-research/bert `create_pretraining_data.py`: the
+    corpus is processed `dupe_factor` times, each pass with new pairs and
+    masks, and the examples are spread round-robin over `num_shards` files
+    `{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord` in the original
+    feature format (`input_ids`, `segment_ids`, ...).
 
-  Args:
-    input_files, tokenizer, max_seq_length, max_predictions_per_seq,
-    masked_lm_prob, short_seq_prob, do_whole_word_mask, input_format: as
-      `pretraining_dataset`.
-    output_prefix: path prefix of the shards (its folder is created).
-    num_shards: number of output files.
-    dupe_factor: passes over the corpus.
-    seed: seed of the first pass (pass i uses seed + 3 * i).
-    overwrite: replace existing shards; otherwise existing files are an
-      error and nothing is written.
+    Args:
+      input_files, tokenizer, max_seq_length, max_predictions_per_seq,
+      masked_lm_prob, short_seq_prob, do_whole_word_mask, input_format: as
+        `pretraining_dataset`.
+      output_prefix: path prefix of the shards (its folder is created).
+      num_shards: number of output files.
+      dupe_factor: passes over the corpus.
+      seed: seed of the first pass (pass i uses seed + 3 * i).
+      overwrite: replace existing shards; otherwise existing files are an
+        error and nothing is written.
 
-  Returns:
-    `(shard paths, number of examples)`.
+    Returns:
+      `(shard paths, number of examples)`.
 
-  Raises:
-    FileExistsError: naming an existing shard when `overwrite` is False.
-    ValueError: when the corpus yields no example.
-  """
-  if not isinstance(num_shards, int) or num_shards < 1:
-    raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
-  if not isinstance(dupe_factor, int) or dupe_factor < 1:
-    raise ValueError(f"dupe_factor must be a positive int, got {dupe_factor!r}")
-  paths = [
-      f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord"
-      for i in range(num_shards)
-  ]
-  existing = [p for p in paths if tf.io.gfile.exists(p)]
-  if existing and not overwrite:
-    raise FileExistsError(f"{existing[0]} already exists; pass overwrite=True "
-                          "or choose another output prefix")
-  folder = os.path.dirname(output_prefix)
-  if folder:
-    tf.io.gfile.makedirs(folder)
-  count = 0
-  # Write to temporary names and rename at the end, so an interrupted run
-  # leaves no partial shard under the final name.
-  writers = [tf.io.TFRecordWriter(p + ".tmp") for p in paths]
-  try:
-    for dupe in range(dupe_factor):
-      ds = pretraining_dataset(
-          input_files, tokenizer, batch_size=256,
-          max_seq_length=max_seq_length,
-          max_predictions_per_seq=max_predictions_per_seq,
-          masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
-          do_whole_word_mask=do_whole_word_mask, input_format=input_format,
-          seed=seed + 3 * dupe, repeat=False)
-      for batch in ds.as_numpy_iterator():
-        for i in range(len(batch["next_sentence_labels"])):
-          feature = {}
-          for name, record_name in _TFRECORD_NAMES.items():
-            value = np.reshape(batch[name][i], [-1])
-            feature[record_name] = (
-                _float_feature(value) if value.dtype.kind == "f" else
-                _int_feature(value))
-          example = tf.train.Example(features=tf.train.Features(
-              feature=feature))
-          writers[count % num_shards].write(example.SerializeToString())
-          count += 1
-  finally:
-    for w in writers:
-      w.close()
-  if not count:
+    Raises:
+      FileExistsError: naming an existing shard when `overwrite` is False.
+      ValueError: when the corpus yields no example.
+    """
+    if not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(
+            f"num_shards must be a positive int, got {num_shards!r}"
+        )
+    if not isinstance(dupe_factor, int) or dupe_factor < 1:
+        raise ValueError(
+            f"dupe_factor must be a positive int, got {dupe_factor!r}"
+        )
+    paths = [
+        f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord"
+        for i in range(num_shards)
+    ]
+    existing = [p for p in paths if tf.io.gfile.exists(p)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{existing[0]} already exists; pass overwrite=True "
+            "or choose another output prefix"
+        )
+    folder = os.path.dirname(output_prefix)
+    if folder:
+        tf.io.gfile.makedirs(folder)
+    count = 0
+    # Write to temporary names and rename at the end, so an interrupted run
+    # leaves no partial shard under the final name.
+    writers = [tf.io.TFRecordWriter(p + ".tmp") for p in paths]
+    try:
+        for dupe in range(dupe_factor):
+            ds = pretraining_dataset(
+                input_files,
+                tokenizer,
+                batch_size=256,
+                max_seq_length=max_seq_length,
+                max_predictions_per_seq=max_predictions_per_seq,
+                masked_lm_prob=masked_lm_prob,
+                short_seq_prob=short_seq_prob,
+                do_whole_word_mask=do_whole_word_mask,
+                input_format=input_format,
+                seed=seed + 3 * dupe,
+                repeat=False,
+            )
+            for batch in ds.as_numpy_iterator():
+                for i in range(len(batch["next_sentence_labels"])):
+                    feature = {}
+                    for name, record_name in _TFRECORD_NAMES.items():
+                        value = np.reshape(batch[name][i], [-1])
+                        feature[record_name] = (
+                            _float_feature(value)
+                            if value.dtype.kind == "f"
+                            else _int_feature(value)
+                        )
+                    example = tf.train.Example(
+                        features=tf.train.Features(feature=feature)
+                    )
+                    writers[count % num_shards].write(
+                        example.SerializeToString()
+                    )
+                    count += 1
+    finally:
+        for w in writers:
+            w.close()
+    if not count:
+        for p in paths:
+            tf.io.gfile.remove(p + ".tmp")
+        raise ValueError(
+            f"{input_files}: the corpus yields no pre-training "
+            "example (no document with text?)"
+        )
     for p in paths:
-      tf.io.gfile.remove(p + ".tmp")
-    raise ValueError(f"{input_files}: the corpus yields no pre-training "
-                     "example (no document with text?)")
-  for p in paths:
-    tf.io.gfile.rename(p + ".tmp", p, overwrite=True)
-  return paths, count
+        tf.io.gfile.rename(p + ".tmp", p, overwrite=True)
+    return paths, count
 
 
-def tfrecord_dataset(input_files: Union[str, Sequence[str]],
-                     batch_size: int,
-                     max_seq_length: int = 128,
-                     max_predictions_per_seq: int = 20,
-                     repeat: bool = True,
-                     shuffle: bool = True,
-                     seed: Optional[int] = None,
-                     shuffle_buffer: int = 10000) -> tf.data.Dataset:
-  """Reads pre-training TFRecord files (ours or the original script's).
+def tfrecord_dataset(
+    input_files: Union[str, Sequence[str]],
+    batch_size: int,
+    max_seq_length: int = 128,
+    max_predictions_per_seq: int = 20,
+    repeat: bool = True,
+    shuffle: bool = True,
+    seed: Optional[int] = None,
+    shuffle_buffer: int = 10000,
+) -> tf.data.Dataset:
+    """Reads pre-training TFRecord files (ours or the original script's).
 
-  Args:
-    input_files: comma-separated globs or a list of them (`.gz` files are
-      read as gzip).
-    batch_size: examples per batch (full batches only when `repeat`).
-    max_seq_length: S the files were written with.
-    max_predictions_per_seq: P the files were written with.
-    repeat: loop forever.
-    shuffle: shuffle files and examples.
-    seed: shuffle seed.
-    shuffle_buffer: examples held by the shuffle buffer.
+    Args:
+      input_files: comma-separated globs or a list of them (`.gz` files are
+        read as gzip).
+      batch_size: examples per batch (full batches only when `repeat`).
+      max_seq_length: S the files were written with.
+      max_predictions_per_seq: P the files were written with.
+      repeat: loop forever.
+      shuffle: shuffle files and examples.
+      seed: shuffle seed.
+      shuffle_buffer: examples held by the shuffle buffer.
 
-  Returns:
-    A dataset of feature dicts (`FEATURE_NAMES`).
-  """
-  files = expand_input_files(input_files)
-  ds = tf.data.Dataset.from_tensor_slices(files)
-  if shuffle:
-    ds = ds.shuffle(len(files), seed=seed)
-  if repeat:
-    ds = ds.repeat()
-  ds = ds.interleave(
-      lambda f: tf.data.TFRecordDataset(
-          f,
-          compression_type=tf.where(
-              tf.strings.regex_full_match(f, r".*\.gz"), "GZIP", "")),
-      cycle_length=min(4, len(files)),
-      num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=True)
-  if shuffle:
-    ds = ds.shuffle(shuffle_buffer, seed=seed)
-  ds = ds.batch(batch_size, drop_remainder=repeat)
-  s, p = max_seq_length, max_predictions_per_seq
-  spec = {
-      "input_ids": tf.io.FixedLenFeature([s], tf.int64),
-      "input_mask": tf.io.FixedLenFeature([s], tf.int64),
-      "segment_ids": tf.io.FixedLenFeature([s], tf.int64),
-      "masked_lm_positions": tf.io.FixedLenFeature([p], tf.int64),
-      "masked_lm_ids": tf.io.FixedLenFeature([p], tf.int64),
-      "masked_lm_weights": tf.io.FixedLenFeature([p], tf.float32),
-      "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
-  }
+    Returns:
+      A dataset of feature dicts (`FEATURE_NAMES`).
+    """
+    files = expand_input_files(input_files)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(
+            f,
+            compression_type=tf.where(
+                tf.strings.regex_full_match(f, r".*\.gz"), "GZIP", ""
+            ),
+        ),
+        cycle_length=min(4, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    s, p = max_seq_length, max_predictions_per_seq
+    spec = {
+        "input_ids": tf.io.FixedLenFeature([s], tf.int64),
+        "input_mask": tf.io.FixedLenFeature([s], tf.int64),
+        "segment_ids": tf.io.FixedLenFeature([s], tf.int64),
+        "masked_lm_positions": tf.io.FixedLenFeature([p], tf.int64),
+        "masked_lm_ids": tf.io.FixedLenFeature([p], tf.int64),
+        "masked_lm_weights": tf.io.FixedLenFeature([p], tf.float32),
+        "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+    }
 
-  def parse(records):
-    parsed = tf.io.parse_example(records, spec)
-    out = {}
-    for name, record_name in _TFRECORD_NAMES.items():
-      value = parsed[record_name]
-      if value.dtype == tf.int64:
-        value = tf.cast(value, tf.int32)
-      out[name] = value
-    out["next_sentence_labels"] = out["next_sentence_labels"][:, 0]  # [B]
-    return out
+    def parse(records):
+        parsed = tf.io.parse_example(records, spec)
+        out = {}
+        for name, record_name in _TFRECORD_NAMES.items():
+            value = parsed[record_name]
+            if value.dtype == tf.int64:
+                value = tf.cast(value, tf.int32)
+            out[name] = value
+        out["next_sentence_labels"] = out["next_sentence_labels"][:, 0]  # [B]
+        return out
 
-  ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE).with_options(_data_options())
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_data_options())

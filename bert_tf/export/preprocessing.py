@@ -39,169 +39,207 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 
 
 class _Tokenize(tf.Module):
-  """`preprocessor.tokenize`: strings → ragged ids, plus vocab metadata."""
+    """`preprocessor.tokenize`: strings → ragged ids, plus vocab metadata."""
 
-  def __init__(self, tokenizer: BertTokenizer, vocab_path: Optional[str]):
-    super().__init__()
-    self._tokenizer = tokenizer
-    if vocab_path:
-      self.vocab_file = tf.saved_model.Asset(vocab_path)
-    self.do_lower_case = tf.Variable(tokenizer.lower_case, trainable=False,
-                                     name="do_lower_case")
-    special = dict(tokenizer.special_token_ids())
-    special["vocab_size"] = tokenizer.vocabulary_size()
+    def __init__(self, tokenizer: BertTokenizer, vocab_path: Optional[str]):
+        super().__init__()
+        self._tokenizer = tokenizer
+        if vocab_path:
+            self.vocab_file = tf.saved_model.Asset(vocab_path)
+        self.do_lower_case = tf.Variable(
+            tokenizer.lower_case, trainable=False, name="do_lower_case"
+        )
+        special = dict(tokenizer.special_token_ids())
+        special["vocab_size"] = tokenizer.vocabulary_size()
 
-    @tf.function(input_signature=[_STRINGS])
-    def call(strings):
-      return tokenizer.tokenize(strings)
+        @tf.function(input_signature=[_STRINGS])
+        def call(strings):
+            return tokenizer.tokenize(strings)
 
-    @tf.function(input_signature=[])
-    def get_special_tokens_dict():
-      return {k: tf.constant(v, tf.int32) for k, v in special.items()}
+        @tf.function(input_signature=[])
+        def get_special_tokens_dict():
+            return {k: tf.constant(v, tf.int32) for k, v in special.items()}
 
-    self.__call__ = call
-    self.get_special_tokens_dict = get_special_tokens_dict
+        self.__call__ = call
+        self.get_special_tokens_dict = get_special_tokens_dict
 
 
 class _TokenizeWithOffsets(tf.Module):
 
-  def __init__(self, tokenizer: BertTokenizer):
-    super().__init__()
+    def __init__(self, tokenizer: BertTokenizer):
+        super().__init__()
 
-    @tf.function(input_signature=[_STRINGS])
-    def call(strings):
-      return tokenizer.tokenize_with_offsets(strings)
+        @tf.function(input_signature=[_STRINGS])
+        def call(strings):
+            return tokenizer.tokenize_with_offsets(strings)
 
-    self.__call__ = call
+        self.__call__ = call
 
 
 class _PackInputs(tf.Module):
-  """`preprocessor.bert_pack_inputs`: segments → model inputs."""
+    """`preprocessor.bert_pack_inputs`: segments → model inputs."""
 
-  def __init__(self, tokenizer: BertTokenizer, seq_length: int,
-               truncator: str, max_segments: int = 3):
-    super().__init__()
-    ids = tokenizer.special_token_ids()
+    def __init__(
+        self,
+        tokenizer: BertTokenizer,
+        seq_length: int,
+        truncator: str,
+        max_segments: int = 3,
+    ):
+        super().__init__()
+        ids = tokenizer.special_token_ids()
 
-    @tf.function(autograph=False)
-    def call(inputs, seq_length=seq_length):
-      return pack_segments(inputs, seq_length,
-                           start_id=ids["start_of_sequence_id"],
-                           end_id=ids["end_of_segment_id"],
-                           pad_id=ids["padding_id"], truncator=truncator)
+        @tf.function(autograph=False)
+        def call(inputs, seq_length=seq_length):
+            return pack_segments(
+                inputs,
+                seq_length,
+                start_id=ids["start_of_sequence_id"],
+                end_id=ids["end_of_segment_id"],
+                pad_id=ids["padding_id"],
+                truncator=truncator,
+            )
 
-    self.__call__ = call
-    for ragged_rank in (1, 2):
-      for num_segments in range(1, max_segments + 1):
-        specs = [tf.RaggedTensorSpec([None] * (ragged_rank + 1), tf.int32,
-                                     ragged_rank=ragged_rank)
-                 ] * num_segments
-        call.get_concrete_function(specs, seq_length=tf.TensorSpec([], tf.int32))
-        call.get_concrete_function(specs)
+        self.__call__ = call
+        for ragged_rank in (1, 2):
+            for num_segments in range(1, max_segments + 1):
+                specs = [
+                    tf.RaggedTensorSpec(
+                        [None] * (ragged_rank + 1),
+                        tf.int32,
+                        ragged_rank=ragged_rank,
+                    )
+                ] * num_segments
+                call.get_concrete_function(
+                    specs, seq_length=tf.TensorSpec([], tf.int32)
+                )
+                call.get_concrete_function(specs)
 
 
 class PreprocessingModule(tf.Module):
-  """The exported object; see the module docstring for the contract.
+    """The exported object; see the module docstring for the contract.
 
-  Args:
-    tokenizer: a `BertTokenizer`.
-    seq_length: default packed length.
-    truncator: `"round_robin"` or `"waterfall"`.
-    vocab_path: a `vocab.txt` to attach as the asset (written by
-      `export_preprocessing`), or None.
-  """
+    Args:
+      tokenizer: a `BertTokenizer`.
+      seq_length: default packed length.
+      truncator: `"round_robin"` or `"waterfall"`.
+      vocab_path: a `vocab.txt` to attach as the asset (written by
+        `export_preprocessing`), or None.
+    """
 
-  def __init__(self, tokenizer: BertTokenizer, seq_length: int = 128,
-               truncator: str = "round_robin",
-               vocab_path: Optional[str] = None):
-    super().__init__()
-    self.tokenize = _Tokenize(tokenizer, vocab_path)
-    self.tokenize_with_offsets = _TokenizeWithOffsets(tokenizer)
-    self.bert_pack_inputs = _PackInputs(tokenizer, seq_length, truncator)
-    self.seq_length = seq_length
-    self._tokenizer = tokenizer
-    self._truncator = truncator
+    def __init__(
+        self,
+        tokenizer: BertTokenizer,
+        seq_length: int = 128,
+        truncator: str = "round_robin",
+        vocab_path: Optional[str] = None,
+    ):
+        super().__init__()
+        self.tokenize = _Tokenize(tokenizer, vocab_path)
+        self.tokenize_with_offsets = _TokenizeWithOffsets(tokenizer)
+        self.bert_pack_inputs = _PackInputs(tokenizer, seq_length, truncator)
+        self.seq_length = seq_length
+        self._tokenizer = tokenizer
+        self._truncator = truncator
 
-  def _pack(self, segments):
-    ids = self._tokenizer.special_token_ids()
-    return pack_segments([self._tokenizer.tokenize(s) for s in segments],
-                         self.seq_length, ids["start_of_sequence_id"],
-                         ids["end_of_segment_id"], ids["padding_id"],
-                         self._truncator)
+    def _pack(self, segments):
+        ids = self._tokenizer.special_token_ids()
+        return pack_segments(
+            [self._tokenizer.tokenize(s) for s in segments],
+            self.seq_length,
+            ids["start_of_sequence_id"],
+            ids["end_of_segment_id"],
+            ids["padding_id"],
+            self._truncator,
+        )
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-  def __call__(self, text):
-    return self._pack([text])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+    )
+    def __call__(self, text):
+        return self._pack([text])
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="text_a"),
-      tf.TensorSpec([None], tf.string, name="text_b")
-  ])
-  def call_pair(self, text_a, text_b):
-    return self._pack([text_a, text_b])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text_a"),
+            tf.TensorSpec([None], tf.string, name="text_b"),
+        ]
+    )
+    def call_pair(self, text_a, text_b):
+        return self._pack([text_a, text_b])
 
-  def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
-    return {
-        "serving_default": self.__call__.get_concrete_function(),
-        "serving_pair": self.call_pair.get_concrete_function(),
-    }
+    def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+        return {
+            "serving_default": self.__call__.get_concrete_function(),
+            "serving_pair": self.call_pair.get_concrete_function(),
+        }
 
 
-def export_preprocessing(export_dir: str,
-                         tokenizer: BertTokenizer,
-                         seq_length: int = 128,
-                         truncator: str = "round_robin",
-                         overwrite: bool = False) -> Dict[str, list]:
-  """Writes the preprocessing SavedModel and audits its ops.
+def export_preprocessing(
+    export_dir: str,
+    tokenizer: BertTokenizer,
+    seq_length: int = 128,
+    truncator: str = "round_robin",
+    overwrite: bool = False,
+) -> Dict[str, list]:
+    """Writes the preprocessing SavedModel and audits its ops.
 
-  Args:
-    export_dir: the SavedModel folder to create.
-    tokenizer: a `BertTokenizer`.
-    seq_length: default packed length.
-    truncator: `"round_robin"` or `"waterfall"`.
-    overwrite: replace an existing `export_dir`; without it an existing
-      folder is an error and is left untouched.
+    Args:
+      export_dir: the SavedModel folder to create.
+      tokenizer: a `BertTokenizer`.
+      seq_length: default packed length.
+      truncator: `"round_robin"` or `"waterfall"`.
+      overwrite: replace an existing `export_dir`; without it an existing
+        folder is an error and is left untouched.
 
-  Returns:
-    The op audit: `{"core": [...], "tf_text": [...]}`.
+    Returns:
+      The op audit: `{"core": [...], "tf_text": [...]}`.
 
-  Raises:
-    FileExistsError: `export_dir` exists and `overwrite` is False.
-    ValueError: the graph needs an op outside core TF and TF-Text.
+    Raises:
+      FileExistsError: `export_dir` exists and `overwrite` is False.
+      ValueError: the graph needs an op outside core TF and TF-Text.
 
-  Example:
-  >>> import tempfile, os
-  >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"],
-  ...                     lower_case=True)
-  >>> d = os.path.join(tempfile.mkdtemp(), "pre")
-  >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
-  ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
-  """
-  if tf.io.gfile.exists(export_dir) and not overwrite:
-    raise FileExistsError(f"{export_dir} exists; pass overwrite=True to "
-                          "replace it")
-  staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
-  try:
-    vocab_path = vocab_io.save_vocabulary(tokenizer.vocabulary,
-                                          os.path.join(staging, "vocab.txt"))
-    module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
-    # Write next to the target, then swap, so a failure loses nothing.
-    tmp_dir = export_dir.rstrip("/") + ".tmp-export"
-    if tf.io.gfile.exists(tmp_dir):
-      tf.io.gfile.rmtree(tmp_dir)
-    tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
-    audit = op_audit.audit_saved_model(tmp_dir)
-    if tf.io.gfile.exists(export_dir):
-      tf.io.gfile.rmtree(export_dir)
-    tf.io.gfile.rename(tmp_dir, export_dir)
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
-  logging.info("exported preprocessing to %s; TF-Text ops: %s", export_dir,
-               audit["tf_text"])
-  return audit
+    Example:
+    >>> import tempfile, os
+    >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"],
+    ...                     lower_case=True)
+    >>> d = os.path.join(tempfile.mkdtemp(), "pre")
+    >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
+    ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
+    """
+    if tf.io.gfile.exists(export_dir) and not overwrite:
+        raise FileExistsError(
+            f"{export_dir} exists; pass overwrite=True to " "replace it"
+        )
+    staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
+    try:
+        vocab_path = vocab_io.save_vocabulary(
+            tokenizer.vocabulary, os.path.join(staging, "vocab.txt")
+        )
+        module = PreprocessingModule(
+            tokenizer, seq_length, truncator, vocab_path
+        )
+        # Write next to the target, then swap, so a failure loses nothing.
+        tmp_dir = export_dir.rstrip("/") + ".tmp-export"
+        if tf.io.gfile.exists(tmp_dir):
+            tf.io.gfile.rmtree(tmp_dir)
+        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
+        audit = op_audit.audit_saved_model(tmp_dir)
+        if tf.io.gfile.exists(export_dir):
+            tf.io.gfile.rmtree(export_dir)
+        tf.io.gfile.rename(tmp_dir, export_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logging.info(
+        "exported preprocessing to %s; TF-Text ops: %s",
+        export_dir,
+        audit["tf_text"],
+    )
+    return audit
 
 
 def load_preprocessing(export_dir: str) -> Optional[tf.Module]:
-  """Loads the SavedModel (imports TF-Text so its ops are registered)."""
-  import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
-  return tf.saved_model.load(export_dir)
+    """Loads the SavedModel (imports TF-Text so its ops are registered)."""
+    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+
+    return tf.saved_model.load(export_dir)

@@ -26,196 +26,232 @@ TRUNCATORS = ("round_robin", "waterfall")
 
 
 def _as_segment_list(inputs) -> List[tf.RaggedTensor]:
-  if isinstance(inputs, (tf.RaggedTensor, tf.Tensor)):
-    inputs = [inputs]
-  if isinstance(inputs, dict) or not isinstance(inputs, (list, tuple)):
-    raise TypeError("segments must be a RaggedTensor or a list of "
-                    f"RaggedTensors, got {type(inputs).__name__}")
-  if not inputs:
-    raise ValueError("segments must hold at least one segment")
-  segments = []
-  for i, seg in enumerate(inputs):
-    if not isinstance(seg, tf.RaggedTensor):
-      raise TypeError(f"segment {i} must be a RaggedTensor [batch, (tokens)] "
-                      f"of token ids, got {type(seg).__name__}")
-    if seg.shape.rank == 3 and seg.ragged_rank == 2:
-      seg = seg.merge_dims(-2, -1)  # [B, (words), (pieces)] -> [B, (tokens)]
-    if seg.shape.rank != 2 or seg.ragged_rank != 1:
-      raise ValueError(f"segment {i} must have shape [batch, (tokens)], got "
-                       f"{seg.shape}")
-    if not seg.dtype.is_integer:
-      raise TypeError(f"segment {i} must hold integer token ids, got "
-                      f"{seg.dtype.name}")
-    segments.append(seg)
-  return segments
+    if isinstance(inputs, (tf.RaggedTensor, tf.Tensor)):
+        inputs = [inputs]
+    if isinstance(inputs, dict) or not isinstance(inputs, (list, tuple)):
+        raise TypeError(
+            "segments must be a RaggedTensor or a list of "
+            f"RaggedTensors, got {type(inputs).__name__}"
+        )
+    if not inputs:
+        raise ValueError("segments must hold at least one segment")
+    segments = []
+    for i, seg in enumerate(inputs):
+        if not isinstance(seg, tf.RaggedTensor):
+            raise TypeError(
+                f"segment {i} must be a RaggedTensor [batch, (tokens)] "
+                f"of token ids, got {type(seg).__name__}"
+            )
+        if seg.shape.rank == 3 and seg.ragged_rank == 2:
+            seg = seg.merge_dims(
+                -2, -1
+            )  # [B, (words), (pieces)] -> [B, (tokens)]
+        if seg.shape.rank != 2 or seg.ragged_rank != 1:
+            raise ValueError(
+                f"segment {i} must have shape [batch, (tokens)], got "
+                f"{seg.shape}"
+            )
+        if not seg.dtype.is_integer:
+            raise TypeError(
+                f"segment {i} must hold integer token ids, got "
+                f"{seg.dtype.name}"
+            )
+        segments.append(seg)
+    return segments
 
 
-def trimmed_lengths(lengths: tf.Tensor, budget: int,
-                    truncator: str) -> tf.Tensor:
-  """How many tokens of each segment fit in `budget`.
+def trimmed_lengths(
+    lengths: tf.Tensor, budget: int, truncator: str
+) -> tf.Tensor:
+    """How many tokens of each segment fit in `budget`.
 
-  Args:
-    lengths: [B, N] int32 segment lengths.
-    budget: total tokens allowed per row.
-    truncator: `"round_robin"`: one token per segment in turn until the budget
-      is spent (the first segments get the odd tokens); `"waterfall"`: the
-      first segment takes what it needs, then the next, ...
+    Args:
+      lengths: [B, N] int32 segment lengths.
+      budget: total tokens allowed per row.
+      truncator: `"round_robin"`: one token per segment in turn until the budget
+        is spent (the first segments get the odd tokens); `"waterfall"`: the
+        first segment takes what it needs, then the next, ...
 
-  Returns:
-    [B, N] int32 kept lengths.
-  """
-  if truncator == "waterfall":
-    used_before = tf.cumsum(lengths, axis=1, exclusive=True)  # [B, N]
-    return tf.clip_by_value(budget - used_before, 0, lengths)
-  # Round robin as water filling: the largest level k with
-  # sum_i min(len_i, k) <= budget, then the leftover tokens go one each to
-  # the first segments longer than k.
-  levels = tf.range(budget + 1, dtype=lengths.dtype)  # [K + 1]
-  filled = tf.reduce_sum(
-      tf.minimum(lengths[:, :, tf.newaxis], levels), axis=1)  # [B, K + 1]
-  level = tf.reduce_sum(tf.cast(filled <= budget, lengths.dtype),
-                        axis=1) - 1  # [B]
-  level = level[:, tf.newaxis]  # [B, 1]
-  base = tf.minimum(lengths, level)  # [B, N]
-  leftover = budget - tf.reduce_sum(base, axis=1, keepdims=True)  # [B, 1]
-  longer = tf.cast(lengths > level, lengths.dtype)  # [B, N]
-  rank = tf.cumsum(longer, axis=1, exclusive=True)  # [B, N]
-  extra = longer * tf.cast(rank < leftover, lengths.dtype)
-  return base + extra
+    Returns:
+      [B, N] int32 kept lengths.
+    """
+    if truncator == "waterfall":
+        used_before = tf.cumsum(lengths, axis=1, exclusive=True)  # [B, N]
+        return tf.clip_by_value(budget - used_before, 0, lengths)
+    # Round robin as water filling: the largest level k with
+    # sum_i min(len_i, k) <= budget, then the leftover tokens go one each to
+    # the first segments longer than k.
+    levels = tf.range(budget + 1, dtype=lengths.dtype)  # [K + 1]
+    filled = tf.reduce_sum(
+        tf.minimum(lengths[:, :, tf.newaxis], levels), axis=1
+    )  # [B, K + 1]
+    level = (
+        tf.reduce_sum(tf.cast(filled <= budget, lengths.dtype), axis=1) - 1
+    )  # [B]
+    level = level[:, tf.newaxis]  # [B, 1]
+    base = tf.minimum(lengths, level)  # [B, N]
+    leftover = budget - tf.reduce_sum(base, axis=1, keepdims=True)  # [B, 1]
+    longer = tf.cast(lengths > level, lengths.dtype)  # [B, N]
+    rank = tf.cumsum(longer, axis=1, exclusive=True)  # [B, N]
+    extra = longer * tf.cast(rank < leftover, lengths.dtype)
+    return base + extra
 
 
-def pack_segments(segments,
-                  seq_length: Union[int, tf.Tensor],
-                  start_id: int,
-                  end_id: int,
-                  pad_id: int = 0,
-                  truncator: str = "round_robin") -> Dict[str, tf.Tensor]:
-  """Packs token segments; the function behind `BertPacker`.
+def pack_segments(
+    segments,
+    seq_length: Union[int, tf.Tensor],
+    start_id: int,
+    end_id: int,
+    pad_id: int = 0,
+    truncator: str = "round_robin",
+) -> Dict[str, tf.Tensor]:
+    """Packs token segments; the function behind `BertPacker`.
 
-  Args:
-    segments: a `tf.RaggedTensor` [B, (tokens)] of ids or a list of them;
-      ragged rank 2 ([B, (words), (pieces)], as TF Hub tokenizers return) is
-      flattened to rank 1.
-    seq_length: S, a Python int or an int32 scalar tensor (the SavedModel's
-      `bert_pack_inputs` takes it at call time).
-    start_id: `[CLS]` id.
-    end_id: `[SEP]` id.
-    pad_id: `[PAD]` id.
-    truncator: `"round_robin"` or `"waterfall"`.
+    Args:
+      segments: a `tf.RaggedTensor` [B, (tokens)] of ids or a list of them;
+        ragged rank 2 ([B, (words), (pieces)], as TF Hub tokenizers return) is
+        flattened to rank 1.
+      seq_length: S, a Python int or an int32 scalar tensor (the SavedModel's
+        `bert_pack_inputs` takes it at call time).
+      start_id: `[CLS]` id.
+      end_id: `[SEP]` id.
+      pad_id: `[PAD]` id.
+      truncator: `"round_robin"` or `"waterfall"`.
 
-  Returns:
-    The dict described in `BertPacker`.
-  """
-  segments = _as_segment_list(segments)
-  num_segments = len(segments)
-  if isinstance(seq_length, int) and seq_length < num_segments + 1:
-    raise ValueError(f"seq_length={seq_length} is too short for "
-                     f"{num_segments} segments and their special tokens")
-  budget = seq_length - num_segments - 1
-  batch = segments[0].nrows(out_type=tf.int32)
-  for i, seg in enumerate(segments[1:], start=1):
-    tf.debugging.assert_equal(
-        seg.nrows(out_type=tf.int32), batch,
-        message=f"segment {i} and segment 0 have different batch sizes")
+    Returns:
+      The dict described in `BertPacker`.
+    """
+    segments = _as_segment_list(segments)
+    num_segments = len(segments)
+    if isinstance(seq_length, int) and seq_length < num_segments + 1:
+        raise ValueError(
+            f"seq_length={seq_length} is too short for "
+            f"{num_segments} segments and their special tokens"
+        )
+    budget = seq_length - num_segments - 1
+    batch = segments[0].nrows(out_type=tf.int32)
+    for i, seg in enumerate(segments[1:], start=1):
+        tf.debugging.assert_equal(
+            seg.nrows(out_type=tf.int32),
+            batch,
+            message=f"segment {i} and segment 0 have different batch sizes",
+        )
 
-  # Dense segments truncated to S columns: later tokens never fit.
-  if isinstance(seq_length, int):
-    dense_shape = [None, seq_length]
-  else:  # -1: the batch size, inferred.
-    dense_shape = tf.stack([tf.constant(-1, tf.int64),
-                            tf.cast(seq_length, tf.int64)])
-  dense = [
-      tf.cast(seg, tf.int32).to_tensor(default_value=pad_id, shape=dense_shape)
-      for seg in segments
-  ]  # N x [B, S]
-  lengths = tf.stack(
-      [tf.cast(seg.row_lengths(), tf.int32) for seg in segments],
-      axis=1)  # [B, N]
-  kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
+    # Dense segments truncated to S columns: later tokens never fit.
+    if isinstance(seq_length, int):
+        dense_shape = [None, seq_length]
+    else:  # -1: the batch size, inferred.
+        dense_shape = tf.stack(
+            [tf.constant(-1, tf.int64), tf.cast(seq_length, tf.int64)]
+        )
+    dense = [
+        tf.cast(seg, tf.int32).to_tensor(
+            default_value=pad_id, shape=dense_shape
+        )
+        for seg in segments
+    ]  # N x [B, S]
+    lengths = tf.stack(
+        [tf.cast(seg.row_lengths(), tf.int32) for seg in segments], axis=1
+    )  # [B, N]
+    kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
 
-  positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
-  word_ids = tf.fill(tf.shape(dense[0]), pad_id)  # [B, S]
-  type_ids = tf.zeros_like(word_ids)
-  word_ids = tf.where(positions == 0, start_id, word_ids)
-  start = tf.ones([batch, 1], tf.int32)  # [B, 1]: first token of segment.
-  for i in range(num_segments):
-    end = start + kept[:, i:i + 1]  # [B, 1]: position of this [SEP].
-    in_segment = (positions >= start) & (positions < end)  # [B, S]
-    source = tf.clip_by_value(positions - start, 0, seq_length - 1)
-    tokens = tf.gather(dense[i], source, batch_dims=1)  # [B, S]
-    word_ids = tf.where(in_segment, tokens, word_ids)
-    word_ids = tf.where(positions == end, end_id, word_ids)
-    if i:
-      type_ids = tf.where((positions >= start) & (positions <= end), i,
-                          type_ids)
-    start = end + 1
-  input_mask = tf.cast(positions < start, tf.int32)  # [B, S]
-  return {
-      "input_word_ids": word_ids,
-      "input_mask": input_mask,
-      "input_type_ids": type_ids,
-  }
+    positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
+    word_ids = tf.fill(tf.shape(dense[0]), pad_id)  # [B, S]
+    type_ids = tf.zeros_like(word_ids)
+    word_ids = tf.where(positions == 0, start_id, word_ids)
+    start = tf.ones([batch, 1], tf.int32)  # [B, 1]: first token of segment.
+    for i in range(num_segments):
+        end = start + kept[:, i : i + 1]  # [B, 1]: position of this [SEP].
+        in_segment = (positions >= start) & (positions < end)  # [B, S]
+        source = tf.clip_by_value(positions - start, 0, seq_length - 1)
+        tokens = tf.gather(dense[i], source, batch_dims=1)  # [B, S]
+        word_ids = tf.where(in_segment, tokens, word_ids)
+        word_ids = tf.where(positions == end, end_id, word_ids)
+        if i:
+            type_ids = tf.where(
+                (positions >= start) & (positions <= end), i, type_ids
+            )
+        start = end + 1
+    input_mask = tf.cast(positions < start, tf.int32)  # [B, S]
+    return {
+        "input_word_ids": word_ids,
+        "input_mask": input_mask,
+        "input_type_ids": type_ids,
+    }
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertPacker(TextLayer):
-  """Packs token segments into `input_word_ids`, `input_mask`, `input_type_ids`.
+    """Packs token segments into `input_word_ids`, `input_mask`, `input_type_ids`.
 
-  Args:
-    seq_length: the fixed length S of every packed row.
-    start_id: id of `[CLS]`.
-    end_id: id of `[SEP]`, which closes every segment.
-    pad_id: id of `[PAD]`.
-    truncator: `"round_robin"` (default) or `"waterfall"`.
-    **kwargs: Keras layer arguments.
+    Args:
+      seq_length: the fixed length S of every packed row.
+      start_id: id of `[CLS]`.
+      end_id: id of `[SEP]`, which closes every segment.
+      pad_id: id of `[PAD]`.
+      truncator: `"round_robin"` (default) or `"waterfall"`.
+      **kwargs: Keras layer arguments.
 
-  Call arguments:
-    inputs: one `tf.RaggedTensor` [B, (tokens)] of ids, or a list of N of
-      them with the same batch size.
+    Call arguments:
+      inputs: one `tf.RaggedTensor` [B, (tokens)] of ids, or a list of N of
+        them with the same batch size.
 
-  Returns:
-    A dict of three int32 tensors [B, S]: `input_word_ids`, `input_mask`
-    (1 for real tokens), `input_type_ids` (segment index, 0 for `[CLS]` and
-    padding).
+    Returns:
+      A dict of three int32 tensors [B, S]: `input_word_ids`, `input_mask`
+      (1 for real tokens), `input_type_ids` (segment index, 0 for `[CLS]` and
+      padding).
 
-  Example:
-  >>> packer = BertPacker(seq_length=8, start_id=101, end_id=102, pad_id=0)
-  >>> out = packer([tf.ragged.constant([[5, 6, 7]]),
-  ...               tf.ragged.constant([[8, 9, 10, 11]])])
-  >>> out["input_word_ids"].numpy().tolist()
-  [[101, 5, 6, 102, 8, 9, 102, 0]]
-  """
+    Example:
+    >>> packer = BertPacker(seq_length=8, start_id=101, end_id=102, pad_id=0)
+    >>> out = packer([tf.ragged.constant([[5, 6, 7]]),
+    ...               tf.ragged.constant([[8, 9, 10, 11]])])
+    >>> out["input_word_ids"].numpy().tolist()
+    [[101, 5, 6, 102, 8, 9, 102, 0]]
+    """
 
-  def __init__(self,
-               seq_length: int,
-               start_id: int,
-               end_id: int,
-               pad_id: int = 0,
-               truncator: str = "round_robin",
-               **kwargs):
-    super().__init__(**kwargs)
-    if not isinstance(seq_length, int) or seq_length < 2:
-      raise ValueError(f"seq_length must be an int >= 2, got {seq_length!r}")
-    if truncator not in TRUNCATORS:
-      raise ValueError(f"truncator must be one of {TRUNCATORS}, got "
-                       f"{truncator!r}")
-    self.seq_length = seq_length
-    self.start_id = start_id
-    self.end_id = end_id
-    self.pad_id = pad_id
-    self.truncator = truncator
+    def __init__(
+        self,
+        seq_length: int,
+        start_id: int,
+        end_id: int,
+        pad_id: int = 0,
+        truncator: str = "round_robin",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(seq_length, int) or seq_length < 2:
+            raise ValueError(
+                f"seq_length must be an int >= 2, got {seq_length!r}"
+            )
+        if truncator not in TRUNCATORS:
+            raise ValueError(
+                f"truncator must be one of {TRUNCATORS}, got " f"{truncator!r}"
+            )
+        self.seq_length = seq_length
+        self.start_id = start_id
+        self.end_id = end_id
+        self.pad_id = pad_id
+        self.truncator = truncator
 
-  def call(self, inputs) -> Dict[str, tf.Tensor]:
-    return pack_segments(inputs, self.seq_length, self.start_id, self.end_id,
-                         self.pad_id, self.truncator)
+    def call(self, inputs) -> Dict[str, tf.Tensor]:
+        return pack_segments(
+            inputs,
+            self.seq_length,
+            self.start_id,
+            self.end_id,
+            self.pad_id,
+            self.truncator,
+        )
 
-  def get_config(self):
-    config = super().get_config()
-    config.update({
-        "seq_length": self.seq_length,
-        "start_id": self.start_id,
-        "end_id": self.end_id,
-        "pad_id": self.pad_id,
-        "truncator": self.truncator,
-    })
-    return config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "seq_length": self.seq_length,
+                "start_id": self.start_id,
+                "end_id": self.end_id,
+                "pad_id": self.pad_id,
+                "truncator": self.truncator,
+            }
+        )
+        return config
