@@ -23,15 +23,15 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   cli.define("string", "input", None,
-                      "A Hugging Face or Google checkpoint folder, 'minilm', "
-                      "or a .keras encoder file.")
+             "A Hugging Face or Google checkpoint folder, 'minilm', "
+             "or a .keras encoder file.")
   cli.define("enum", "output_format", None, "What to write.",
              ["hf", "google", "keras"])
   cli.define("string", "output_dir", None, "Where to write it.")
   cli.define("string", "vocab_file", None,
-                      "vocab.txt to copy (default: the input's).")
+             "vocab.txt to copy (default: the input's).")
   cli.define("boolean", "with_heads", False,
-                       "Keep the pre-training heads (masked LM, NSP).")
+             "Keep the pre-training heads (masked LM, NSP).")
 
 
 def load(path: str, with_heads: bool = False):

