@@ -159,6 +159,15 @@ class BertClassifier(_BertTask):
         num_classes: int. C.
         dropout: float. Dropout before the output layer.
         **kwargs: `keras.Model` arguments.
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> BertClassifier(enc, num_classes=3).output_shape
+    (None, 3)
     """
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
@@ -219,7 +228,23 @@ class BertRegressor(_BertTask):
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertTokenClassifier(_BertTask):
-    """Token classifier: dropout + dense on every token -> [B, S, C] logits."""
+    """Token classifier: dropout + dense on every token -> [B, S, C] logits.
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_classes: int. C.
+        dropout: float. Dropout before the output layer.
+        **kwargs: `keras.Model` arguments.
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> BertTokenClassifier(enc, num_classes=5).output_shape
+    (None, None, 5)
+    """
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
         _check_encoder(encoder)
@@ -281,7 +306,24 @@ class SpanLogits(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertSpanLabeler(_BertTask):
-    """Span labeler (SQuAD): `start_logits` and `end_logits`, each [B, S]."""
+    """Span labeler (SQuAD): `start_logits` and `end_logits`, each [B, S].
+
+    Args:
+        encoder: a `BertEncoder`.
+        **kwargs: `keras.Model` arguments.
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> ids = keras.ops.ones((2, 8), "int32")
+    >>> out = BertSpanLabeler(enc)({"input_word_ids": ids, "input_mask": ids,
+    ...                             "input_type_ids": 0 * ids})
+    >>> tuple(out["start_logits"].shape), tuple(out["end_logits"].shape)
+    ((2, 8), (2, 8))
+    """
 
     def __init__(self, encoder, **kwargs):
         _check_encoder(encoder)
@@ -314,6 +356,15 @@ class BertEmbedder(_BertTask):
         pooling: str. "mean", "cls" or "pooled".
         normalize: bool. L2-normalize the embeddings.
         **kwargs: `keras.Model` arguments.
+
+    Example:
+
+    >>> from bert_tf.encoder import BertEncoder
+    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32,
+    ...                   max_position_embeddings=8)
+    >>> BertEmbedder(enc, pooling="mean", normalize=True).output_shape
+    (None, 16)
     """
 
     POOLINGS = ("mean", "cls", "pooled")

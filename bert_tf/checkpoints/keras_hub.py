@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from bert_tf.checkpoints._common import build_target
-from bert_tf.checkpoints.mapping import assign_state
+from bert_tf.checkpoints.mapping import CheckpointMismatchError, assign_state
 from bert_tf.config import BertConfig
 
 __all__ = ["keras_hub_config", "keras_hub_state", "load_keras_hub_backbone"]
@@ -45,8 +45,10 @@ def keras_hub_config(backbone, hidden_act: str = "gelu") -> BertConfig:
 def keras_hub_state(backbone) -> dict:
     """A keras-hub `BertBackbone`'s weights as a TF1-named dict."""
     hidden = backbone.get_config()["hidden_dim"]
+    used = set()
 
     def get(v):
+        used.add(id(v))
         return np.asarray(v.numpy())
 
     state = {
@@ -96,6 +98,13 @@ def keras_hub_state(backbone) -> dict:
     pooled = backbone.get_layer("pooled_dense")
     state["bert/pooler/dense/kernel"] = get(pooled.kernel)
     state["bert/pooler/dense/bias"] = get(pooled.bias)
+    unused = [v for v in backbone.weights if id(v) not in used]
+    if unused:
+        raise CheckpointMismatchError(
+            f"keras-hub backbone '{backbone.name}': unsupported variable(s) "
+            + ", ".join(f"'{v.path}' {tuple(v.shape)}" for v in unused)
+            + "."
+        )
     return state
 
 
