@@ -30,7 +30,7 @@ from typing import Any
 import keras
 import keras_hub
 
-from bert_tf.config import BertConfig
+from bert_tf.config import PRESETS, BertConfig
 from bert_tf.layers.pooling import BertPooler
 from bert_tf.layers.transformer import AttentionMaskBias, BertTransformerBlock
 
@@ -266,8 +266,6 @@ def build_encoder(
     128
     """
     if isinstance(config, str):
-        from bert_tf.config import PRESETS
-
         if config in PRESETS:
             config = PRESETS[config]
         else:
