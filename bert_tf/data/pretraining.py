@@ -189,7 +189,7 @@ def read_documents(
         (files, tf.range(len(files), dtype=tf.int64))
     )
     if shuffle:
-        ds = ds.shuffle(len(files), seed=seed)
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=not repeat)
     if repeat:
         ds = ds.repeat()
     ds = ds.interleave(
@@ -200,7 +200,7 @@ def read_documents(
         deterministic=True,
     )
     if shuffle:
-        ds = ds.shuffle(document_shuffle_buffer, seed=seed)
+        ds = ds.shuffle(document_shuffle_buffer, seed=seed, reshuffle_each_iteration=not repeat)
     return ds
 
 
@@ -535,20 +535,24 @@ def pretraining_dataset(
     )
     docs = docs.map(pipeline.tokenize, num_parallel_calls=tf.data.AUTOTUNE)
     docs = docs.filter(lambda d: d["tokens"].nrows() > 0)
-    # One random seed per document and per batch; a repeated dataset draws new
-    # ones on every pass, which makes pairs and masks dynamic.
+    # One random seed per document and per batch. An endless dataset draws a
+    # new seed each time a document comes round again (dynamic pairs and
+    # masks) and gives the same stream from every new iterator: Keras may
+    # open one twice (distributed models are built on a first batch), and a
+    # resumed run must see the data of the run it continues. A finite
+    # dataset instead draws new seeds and orders on every pass.
     doc_seeds = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=True
+        seed=seed, rerandomize_each_iteration=not repeat
     )
     chunks = tf.data.Dataset.zip(docs, doc_seeds).map(
         pipeline.chunks, num_parallel_calls=tf.data.AUTOTUNE
     )
     instances = chunks.flat_map(tf.data.Dataset.from_tensor_slices)
     if shuffle:
-        instances = instances.shuffle(instance_shuffle_buffer, seed=seed + 1)
+        instances = instances.shuffle(instance_shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=not repeat)
     batches = instances.ragged_batch(batch_size, drop_remainder=repeat)
     batch_seeds = tf.data.Dataset.random(
-        seed=seed + 2, rerandomize_each_iteration=True
+        seed=seed + 2, rerandomize_each_iteration=not repeat
     ).batch(2)
     ds = tf.data.Dataset.zip(batches, batch_seeds).map(
         pipeline.batch, num_parallel_calls=tf.data.AUTOTUNE
@@ -736,7 +740,7 @@ def tfrecord_dataset(
     files = expand_input_files(input_files)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
-        ds = ds.shuffle(len(files), seed=seed)
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=not repeat)
     if repeat:
         ds = ds.repeat()
     ds = ds.interleave(
@@ -751,7 +755,7 @@ def tfrecord_dataset(
         deterministic=True,
     )
     if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=not repeat)
     ds = ds.batch(batch_size, drop_remainder=repeat)
     s, p = max_seq_length, max_predictions_per_seq
     spec = {

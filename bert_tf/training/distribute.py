@@ -30,6 +30,40 @@ PRECISIONS = {
 }
 
 
+class _NestedReduce:
+    """`reduce` applied leaf by leaf to nested structures.
+
+    Keras 3's `Model.fit` (TF backend) calls `strategy.reduce("MEAN",
+    first_batch)` on the whole (nested) first batch of a distributed
+    dataset to build the model symbolically, and, on multi-worker
+    strategies, `strategy.reduce("MEAN", log, axis=0)` on every scalar log;
+    the mirrored strategies take one value at a time and cannot reduce a
+    scalar along axis 0. Here nested structures are reduced leaf by leaf,
+    and a scalar along axis 0 is reduced across replicas only (its mean
+    over replicas, which is what the logs mean).
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        if tf.nest.is_nested(value):
+            return tf.nest.map_structure(
+                lambda v: self.reduce(reduce_op, v, axis), value)
+        if axis is not None:
+            local = self.experimental_local_results(value)[0]
+            if getattr(local, "shape", None) is not None and (
+                    local.shape.rank == 0):
+                axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+class _MirroredStrategy(_NestedReduce, tf.distribute.MirroredStrategy):
+    """`tf.distribute.MirroredStrategy` with nested `reduce`."""
+
+
+class _MultiWorkerMirroredStrategy(_NestedReduce,
+                                   tf.distribute.MultiWorkerMirroredStrategy):
+    """`tf.distribute.MultiWorkerMirroredStrategy` with nested `reduce`."""
+
+
 def get_strategy(name: str = "default",
                  tpu_address: Optional[str] = None) -> tf.distribute.Strategy:
     """A `tf.distribute.Strategy` from its flag name.
@@ -55,7 +89,7 @@ def get_strategy(name: str = "default",
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return _MirroredStrategy()
     if name == "multi_worker_mirrored":
         raw = os.environ.get("TF_CONFIG", "")
         try:
@@ -67,7 +101,7 @@ def get_strategy(name: str = "default",
         if cluster is None:
             logging.warning("multi_worker_mirrored without TF_CONFIG: one "
                             "local worker")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu_address or "")
     tf.config.experimental_connect_to_cluster(resolver)

@@ -283,6 +283,9 @@ def run_pretraining(
         FileNotFoundError, ValueError: naming the bad file, flag or value,
             before anything is built or written.
     """
+    # A multi-worker strategy must exist before any TF op runs.
+    if isinstance(strategy, str):
+        strategy = distribute.get_strategy(strategy)
     # -- check everything before touching output_dir ----------------------
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got "
@@ -309,8 +312,6 @@ def run_pretraining(
     check_corpus(input_file, input_format)
     if eval_input_file:
         check_corpus(eval_input_file, input_format)
-    if isinstance(strategy, str):
-        strategy = distribute.get_strategy(strategy)
     distribute.set_mixed_precision(mixed_precision)
     keras.utils.set_random_seed(seed)
 
