@@ -139,50 +139,81 @@ def pack_segments(
             message=f"segment {i} and segment 0 have different batch sizes",
         )
 
-    # Dense segments truncated to S columns: later tokens never fit.
+    lengths = tf.stack(
+        [tf.cast(seg.row_lengths(), tf.int32) for seg in segments], axis=1
+    )  # [B, N]
+    kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
+
+    # Row layout: [CLS] seg_0[:kept_0] [SEP] seg_1[:kept_1] [SEP] ...
+    # Work on the flat token values (O(tokens), not O(B * S)), scatter them
+    # into the packed rows' flat values, and densify once at the end.
+    seg_start = 1 + tf.cumsum(kept + 1, axis=1, exclusive=True)  # [B, N]
+    row_length = 1 + tf.reduce_sum(kept + 1, axis=1)  # [B]
+    row_splits = tf.concat(
+        [tf.zeros([1], tf.int32), tf.cumsum(row_length)], axis=0
+    )  # [B + 1]
+    row_begin = row_splits[:-1]  # [B]
+    total = row_splits[-1]
+    dest = [row_begin]  # [CLS] at each row's start.
+    ids = [tf.fill([batch], start_id)]
+    types = [tf.zeros([batch], tf.int32)]
+    for i, seg in enumerate(segments):
+        values = tf.cast(seg.values, tf.int32)  # [T]
+        splits = tf.cast(seg.row_splits, tf.int32)  # [B + 1]
+        rows = _value_rowids(splits, tf.shape(values)[0])  # [T]
+        in_row = tf.range(tf.shape(values)[0]) - tf.gather(splits, rows)
+        keep = tf.reshape(
+            tf.where(in_row < tf.gather(kept[:, i], rows)), [-1]
+        )  # [T'] indices of kept tokens.
+        rows = tf.gather(rows, keep)
+        dest.append(
+            tf.gather(row_begin + seg_start[:, i], rows)
+            + tf.gather(in_row, keep)
+        )
+        ids.append(tf.gather(values, keep))
+        types.append(tf.fill(tf.shape(keep), i))
+        dest.append(row_begin + seg_start[:, i] + kept[:, i])  # Its [SEP].
+        ids.append(tf.fill([batch], end_id))
+        types.append(tf.fill([batch], i))
+    dest = tf.concat(dest, axis=0)[:, tf.newaxis]  # [total, 1]
+    flat_ids = tf.scatter_nd(dest, tf.concat(ids, axis=0), [total])
+    flat_types = tf.scatter_nd(dest, tf.concat(types, axis=0), [total])
+
     if isinstance(seq_length, int):
         dense_shape = [None, seq_length]
     else:  # -1: the batch size, inferred.
         dense_shape = tf.stack(
             [tf.constant(-1, tf.int64), tf.cast(seq_length, tf.int64)]
         )
-    dense = [
-        tf.cast(seg, tf.int32).to_tensor(
-            default_value=pad_id, shape=dense_shape
+
+    def densify(flat, default):
+        ragged = tf.RaggedTensor.from_row_splits(
+            flat, row_splits, validate=False
         )
-        for seg in segments
-    ]  # N x [B, S]
-    lengths = tf.stack(
-        [tf.cast(seg.row_lengths(), tf.int32) for seg in segments], axis=1
-    )  # [B, N]
-    kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
+        return ragged.to_tensor(default_value=default, shape=dense_shape)
 
     positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
-    word_ids = tf.fill(tf.shape(dense[0]), pad_id)  # [B, S]
-    type_ids = tf.zeros_like(word_ids)
-    word_ids = tf.where(positions == 0, start_id, word_ids)
-    start = tf.ones([batch, 1], tf.int32)  # [B, 1]: first token of segment.
-    row_starts = tf.range(batch)[:, tf.newaxis] * seq_length  # [B, 1]
-    for i in range(num_segments):
-        end = start + kept[:, i : i + 1]  # [B, 1]: position of this [SEP].
-        in_segment = (positions >= start) & (positions < end)  # [B, S]
-        source = tf.clip_by_value(positions - start, 0, seq_length - 1)
-        # Row-major flat indices: a plain gather, cheaper than batch_dims=1.
-        flat_index = row_starts + source  # [B, S]
-        tokens = tf.gather(tf.reshape(dense[i], [-1]), flat_index)  # [B, S]
-        word_ids = tf.where(in_segment, tokens, word_ids)
-        word_ids = tf.where(positions == end, end_id, word_ids)
-        if i:
-            type_ids = tf.where(
-                (positions >= start) & (positions <= end), i, type_ids
-            )
-        start = end + 1
-    input_mask = tf.cast(positions < start, tf.int32)  # [B, S]
+    in_row = positions < row_length[:, tf.newaxis]  # [B, S]
+    # The selects also give TFLite builtin outputs: LiteRT cannot read an
+    # empty batch straight from the RaggedTensorToTensor custom op.
     return {
-        "input_word_ids": word_ids,
-        "input_mask": input_mask,
-        "input_type_ids": type_ids,
+        "input_word_ids": tf.where(in_row, densify(flat_ids, pad_id), pad_id),
+        "input_mask": tf.cast(in_row, tf.int32),
+        "input_type_ids": tf.where(in_row, densify(flat_types, 0), 0),
     }
+
+
+def _value_rowids(row_splits: tf.Tensor, num_values: tf.Tensor) -> tf.Tensor:
+    """Row of each value, from row splits, with TFLite builtin ops only.
+
+    `RaggedTensor.value_rowids()` lowers to ops TFLite lacks; a +1 at every
+    row boundary, then a running sum, gives the same.
+    """
+    boundaries = row_splits[1:-1, tf.newaxis]  # [B - 1, 1]
+    marks = tf.scatter_nd(
+        boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1]
+    )
+    return tf.cumsum(marks)[:num_values]  # [T]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
