@@ -158,3 +158,21 @@ def test_finetune_regression_from_tf_data(tmp_path):
     metrics = cls.evaluate_classifier(model_dir, data)
     assert set(metrics) >= {"pearson", "spearman", "mse"}
     assert "value" in cls.predict_classifier(model_dir, data)[0]
+
+
+def test_mixed_precision_flag_keeps_float32_logits():
+    from bert_tf.heads import BertClassifier
+
+    try:
+        common.set_precision("bfloat16")
+        model = BertClassifier(tt.tiny_encoder(), num_classes=3)
+        assert model.encoder.dtype_policy.compute_dtype == "bfloat16"
+        ids = np.ones((2, 6), np.int32)
+        logits = model({"input_word_ids": ids, "input_mask": ids,
+                        "input_type_ids": 0 * ids})
+        assert logits.dtype == "float32"
+        with pytest.raises(ValueError, match="float64"):
+            common.set_precision("float64")
+    finally:
+        common.set_precision(None)
+    assert keras.config.dtype_policy().name == "float32"

@@ -13,8 +13,10 @@ def test_task_is_split_by_module():
     assert len(packages) == 4
     assert {r["label"] for r in train} == set(packages)
     assert {r["label"] for r in test} == set(packages)
-    seen = {r["module"] for r in train + dev}
-    assert seen.isdisjoint({r["module"] for r in test})
+    train_modules = {r["module"] for r in train}
+    dev_modules = {r["module"] for r in dev}
+    assert train_modules.isdisjoint(dev_modules)
+    assert (train_modules | dev_modules).isdisjoint({r["module"] for r in test})
     assert all(r["module"].split(".")[0] == r["label"] for r in train + test)
     assert 0.1 < len(test) / (len(train) + len(dev) + len(test)) < 0.5
     assert len(other) + len(train) + len(dev) + len(test) == len(docs)
