@@ -120,3 +120,40 @@ def test_empty_batch(setup):
     assert want["input_word_ids"].shape == (0, SEQ_LENGTH)
     got = run_tflite(setup, "serving_default", text=[])
     assert got["input_word_ids"].shape == (0, SEQ_LENGTH)
+
+
+def test_cli_writes_both_formats(tmp_path, tiny_vocab):
+    import subprocess
+    import sys
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(tiny_vocab) + "\n")
+    base = [
+        sys.executable,
+        "-m",
+        "bert_tf",
+        "export",
+        f"--vocab_file={vocab}",
+        "--do_lower_case",
+        "--max_seq_length=16",
+    ]
+
+    def run(fmt, path):
+        return subprocess.run(
+            base + [f"--format={fmt}", f"--export_path={path}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    for fmt, path in (
+        ("saved_model", tmp_path / "pre" / "1"),
+        ("tflite", tmp_path / "pre.tflite"),
+    ):
+        result = run(fmt, path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert path.exists()
+    # An existing version is never overwritten silently.
+    again = run("saved_model", tmp_path / "pre" / "1")
+    assert again.returncode == 2 and "overwrite" in again.stderr
