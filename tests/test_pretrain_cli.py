@@ -225,3 +225,26 @@ def test_two_workers_match_one_worker(files, tmp_path):
     worker1 = tmp_path / "worker1" / "checkpoints"
     assert not worker1.exists() or not [
         n for n in os.listdir(worker1) if n.startswith("ckpt")]
+
+
+# -- offline TFRecords ---------------------------------------------------------
+
+def test_cli_writes_tfrecords_then_training_reads_them(files, tmp_path):
+    prefix = tmp_path / "records" / "data"
+    proc = subprocess.run(
+        _args(files, "", write_tfrecords=str(prefix), dupe_factor=2,
+              num_shards=2),
+        capture_output=True, text=True, timeout=TIMEOUT, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shards = sorted(os.listdir(prefix.parent))
+    assert shards == ["data-00000-of-00002.tfrecord",
+                      "data-00001-of-00002.tfrecord"]
+    assert re.search(r"wrote \d+ examples to 2 file", proc.stderr)
+    _, result = pretrain.run_pretraining(
+        f"{prefix}-*", str(tmp_path / "out"), files["vocab"],
+        BertConfig(**TINY), input_format="tfrecord", max_seq_length=32,
+        max_predictions_per_seq=4, train_batch_size=8, num_train_steps=2,
+        num_warmup_steps=0, save_checkpoints_steps=2, export=False,
+        verbose=0)
+    assert result.final_step == 2
+    assert np.isfinite(result.history.history["loss"]).all()
