@@ -49,3 +49,10 @@ def to_numpy(tree):
     import tensorflow as tf
 
     return tf.nest.map_structure(lambda t: np.asarray(t), tree)
+
+
+def erf(x):
+    """float64 erf of an array (math.erf; no SciPy needed)."""
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, np.float64))

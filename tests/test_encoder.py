@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from scipy.special import erf
 
 from bert_tf.checkpoints.mapping import extract_state
 from bert_tf.config import BertConfig
@@ -18,7 +17,7 @@ from bert_tf.layers import (
     ClsTokenPooling,
     MaskedMeanPooling,
 )
-from encoder_testing import TINY, tiny_encoder, tiny_inputs, to_numpy
+from encoder_testing import TINY, erf, tiny_encoder, tiny_inputs, to_numpy
 
 
 def _numpy_bert(state, config, x):

@@ -5,7 +5,6 @@ import math
 import keras
 import numpy as np
 import pytest
-from scipy.special import erf
 
 from bert_tf.heads import (
     BertClassifier,
@@ -16,7 +15,7 @@ from bert_tf.heads import (
     BertTokenClassifier,
     SpanLogits,
 )
-from encoder_testing import BATCH, SEQ, TINY, randomize, tiny_encoder, tiny_inputs, to_numpy
+from encoder_testing import BATCH, SEQ, TINY, erf, randomize, tiny_encoder, tiny_inputs, to_numpy
 
 HEADS = [
     (BertPretrainer, {}),
