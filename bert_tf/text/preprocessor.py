@@ -53,28 +53,17 @@ class BertPreprocessor(TextLayer):
                 "tokenizer must be a BertTokenizer, got "
                 f"{type(tokenizer).__name__}"
             )
-        ids = tokenizer.special_token_ids()
-        missing = [
-            t
-            for t, k in (
-                (vocab_io.CLS, "start_of_sequence_id"),
-                (vocab_io.SEP, "end_of_segment_id"),
-                (vocab_io.PAD, "padding_id"),
-            )
-            if k not in ids
-        ]
-        if missing:
-            raise ValueError(
-                f"the vocabulary lacks {missing}, which packing needs"
-            )
+        ids = tokenizer.require_special_tokens(
+            (vocab_io.CLS, vocab_io.SEP, vocab_io.PAD), "packing"
+        )
         self.tokenizer = tokenizer
         self.seq_length = seq_length
         self.truncator = truncator
         self.packer = BertPacker(
             seq_length,
-            start_id=ids["start_of_sequence_id"],
-            end_id=ids["end_of_segment_id"],
-            pad_id=ids["padding_id"],
+            start_id=ids[vocab_io.CLS],
+            end_id=ids[vocab_io.SEP],
+            pad_id=ids[vocab_io.PAD],
             truncator=truncator,
         )
 

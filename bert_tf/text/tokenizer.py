@@ -231,6 +231,25 @@ class BertTokenizer(TextLayer):
             if t in self._token_to_id
         }
 
+    def require_special_tokens(
+        self, tokens: Sequence[str], purpose: str
+    ) -> dict:
+        """Ids of `tokens`, or a ValueError naming those the vocab lacks.
+
+        Args:
+          tokens: e.g. `("[CLS]", "[SEP]", "[PAD]")`.
+          purpose: what needs them, for the message (e.g. `"packing"`).
+
+        Returns:
+          token → id.
+        """
+        missing = [t for t in tokens if t not in self._token_to_id]
+        if missing:
+            raise ValueError(
+                f"the vocabulary lacks {missing}, which {purpose} needs"
+            )
+        return {t: self._token_to_id[t] for t in tokens}
+
     # ---- Tokenization ----
 
     def call(self, inputs):
