@@ -5,6 +5,7 @@ follow with the export work.
 """
 
 import os
+import sys
 
 from absl import flags
 from absl import logging
@@ -71,4 +72,4 @@ def main(argv):
         with open(tmp, "wb") as f:
             f.write(model)
         os.replace(tmp, FLAGS.export_path)
-    print(f"wrote {FLAGS.export_path}")  # The CLI's answer to its user.
+    sys.stdout.write(f"wrote {FLAGS.export_path}\n")
