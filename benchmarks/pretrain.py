@@ -13,16 +13,17 @@
    `BertPretrainer` (MLM + NSP), bert_tf MLM-only, and keras-hub
    `BertMaskedLM` (MLM only, keras-hub has no NSP). Same layers, width,
    heads, intermediate size, vocabulary, sequence length, batch, masked
-   positions, optimizer (AdamW), float32, tanh GELU (keras-hub's), no XLA.
+   positions, optimizer (AdamW), float32, tanh GELU (keras-hub's), no XLA
+   (`jit_compile=False` for all three: Keras' default "auto" picks XLA).
 4. Throughput of the in-graph data pipeline alone.
 
 Prints progress to stderr and ONE JSON line to stdout. Nothing is
 downloaded.
 
 Usage:
-    python benchmarks/pretrain.py [--steps 600] [--eval_every 100]
-        [--layers 2] [--hidden 128] [--batch 32] [--seq 128] [--vocab 4000]
-        [--timing_steps 20] [--rounds 3]
+    python benchmarks/pretrain.py [--steps 400] [--eval_every 50]
+        [--layers 2] [--hidden 128] [--batch 16] [--seq 128] [--vocab 4000]
+        [--timing_steps 10] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -85,18 +86,18 @@ def timed_fit(model, data, steps):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--eval_every", type=int, default=100)
-    parser.add_argument("--eval_steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--eval_every", type=int, default=50)
+    parser.add_argument("--eval_steps", type=int, default=16)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--predictions", type=int, default=20)
     parser.add_argument("--vocab", type=int, default=4000)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--timing_steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--timing_steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     result = {"benchmark": "pretrain", "tf": tf.__version__,
               "keras": keras.__version__, "keras_hub": keras_hub.__version__,
@@ -209,7 +210,8 @@ def main():
         loss={"mlm_logits":
               losses_lib.MaskedSparseCategoricalCrossentropy()},
         metrics={"mlm_logits":
-                 [losses_lib.MaskedSparseCategoricalAccuracy()]})
+                 [losses_lib.MaskedSparseCategoricalAccuracy()]},
+        jit_compile=False)
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=len(vocab), num_layers=args.layers,
         num_heads=config.num_attention_heads, hidden_dim=args.hidden,
@@ -219,7 +221,8 @@ def main():
     hub.compile(optimizer=adamw(),
                 loss=keras.losses.SparseCategoricalCrossentropy(
                     from_logits=True),
-                weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+                weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+                jit_compile=False)  # Keras' default "auto" would pick XLA
     contenders = {"bert_tf_mlm_nsp": (full, bert_data),
                   "bert_tf_mlm_only": (mlm_only, bert_data),
                   "keras_hub_mlm": (hub, hub_data)}
