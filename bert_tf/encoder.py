@@ -194,6 +194,10 @@ class BertEncoder(keras.Model):
         if output_attention_probs:
             outputs["attention_probs"] = attention_probs
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        if dtype is not None:
+            # Functional models do not take `dtype`; record the layers' policy
+            # so that `get_config` (and `.keras` files) keep it.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.vocab_size = vocab_size

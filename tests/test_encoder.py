@@ -238,3 +238,16 @@ def test_gelu_exact_is_erf_gelu():
     assert np.abs(np.asarray(gelu_approximate(x)) - ref).max() > 1e-4
     assert get_activation("gelu") is gelu_exact
     assert get_activation("gelu_new") is gelu_approximate
+
+
+def test_mixed_policy_survives_keras_file(tmp_path):
+    enc = BertEncoder(**TINY, dtype="mixed_bfloat16")
+    path = str(tmp_path / "mixed.keras")
+    enc.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    x = tiny_inputs()
+    np.testing.assert_array_equal(
+        np.asarray(loaded(x)["sequence_output"], np.float32),
+        np.asarray(enc(x)["sequence_output"], np.float32),
+    )

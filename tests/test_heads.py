@@ -166,3 +166,14 @@ def test_pretrainer_trains_one_step():
     model.fit(x, y, epochs=5, verbose=0)
     after = model.evaluate(x, y, verbose=0)
     assert after[0] < before[0]
+
+
+def test_heads_under_mixed_precision():
+    enc = tiny_encoder(dtype="mixed_float16")
+    pre = BertPretrainer(enc)
+    out = pre(_inputs_for(pre, tiny_inputs()))
+    assert np.all(np.isfinite(np.asarray(out["mlm_logits"], np.float32)))
+    clf = BertClassifier(enc, num_classes=2)
+    assert clf(tiny_inputs()).dtype == "float32"  # float32 logits
+    emb = BertEmbedder(enc, normalize=True)(tiny_inputs())
+    assert emb.dtype == "float32"
