@@ -57,7 +57,6 @@ def test_only_builtins_and_tf_text_custom_ops(setup):
     assert op_audit.audit_tflite(setup["model"]) == [
         "FastBertNormalize",
         "FastWordpieceTokenizeWithOffsets",
-        "RaggedTensorToTensor",
     ]
     assert setup["interpreter"].get_signature_list() == {
         "serving_default": {

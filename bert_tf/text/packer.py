@@ -6,10 +6,11 @@ trimmed to fit, round-robin (as TF-Text's `RoundRobinTrimmer`, the default of
 keras-hub's `MultiSegmentPacker` and Model Garden's `BertPackInputs`) or
 waterfall.
 
-Everything after the ragged → dense conversion (`RaggedTensorToTensor`, which
-TF-Text registers for TFLite) is dense builtin arithmetic, so packing converts
-to TFLite without Flex ops; ragged ops such as `RaggedRange` or
-`RaggedGather` have no TFLite kernel.
+Packing works on the segments' flat token values and row splits with TFLite
+builtin ops only (gather, scatter, cumsum, compare), and scatters the tokens
+straight into the dense [B, S] rows: its cost grows with the number of tokens,
+not with B * S, and it converts to TFLite without Flex or ragged ops (such as
+`RaggedRange` or `RaggedGather`, which have no TFLite kernel).
 
 Dimensions: B = batch, S = seq_length, N = number of segments,
 K = S - N - 1 = token budget (positions left after the special tokens).
@@ -145,18 +146,13 @@ def pack_segments(
     kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
 
     # Row layout: [CLS] seg_0[:kept_0] [SEP] seg_1[:kept_1] [SEP] ...
-    # Work on the flat token values (O(tokens), not O(B * S)), scatter them
-    # into the packed rows' flat values, and densify once at the end.
+    # Work on the flat token values (O(tokens), not O(B * S)) and scatter
+    # them straight into the row-major [B * S] output.
     seg_start = 1 + tf.cumsum(kept + 1, axis=1, exclusive=True)  # [B, N]
     row_length = 1 + tf.reduce_sum(kept + 1, axis=1)  # [B]
-    row_splits = tf.concat(
-        [tf.zeros([1], tf.int32), tf.cumsum(row_length)], axis=0
-    )  # [B + 1]
-    row_begin = row_splits[:-1]  # [B]
-    total = row_splits[-1]
+    row_begin = tf.range(batch) * seq_length  # [B]
     dest = [row_begin]  # [CLS] at each row's start.
     ids = [tf.fill([batch], start_id)]
-    types = [tf.zeros([batch], tf.int32)]
     for i, seg in enumerate(segments):
         values = tf.cast(seg.values, tf.int32)  # [T]
         splits = tf.cast(seg.row_splits, tf.int32)  # [B + 1]
@@ -165,41 +161,34 @@ def pack_segments(
         keep = tf.reshape(
             tf.where(in_row < tf.gather(kept[:, i], rows)), [-1]
         )  # [T'] indices of kept tokens.
-        rows = tf.gather(rows, keep)
         dest.append(
-            tf.gather(row_begin + seg_start[:, i], rows)
+            tf.gather(row_begin + seg_start[:, i], tf.gather(rows, keep))
             + tf.gather(in_row, keep)
         )
         ids.append(tf.gather(values, keep))
-        types.append(tf.fill(tf.shape(keep), i))
         dest.append(row_begin + seg_start[:, i] + kept[:, i])  # Its [SEP].
         ids.append(tf.fill([batch], end_id))
-        types.append(tf.fill([batch], i))
-    dest = tf.concat(dest, axis=0)[:, tf.newaxis]  # [total, 1]
-    flat_ids = tf.scatter_nd(dest, tf.concat(ids, axis=0), [total])
-    flat_types = tf.scatter_nd(dest, tf.concat(types, axis=0), [total])
-
-    if isinstance(seq_length, int):
-        dense_shape = [None, seq_length]
-    else:  # -1: the batch size, inferred.
-        dense_shape = tf.stack(
-            [tf.constant(-1, tf.int64), tf.cast(seq_length, tf.int64)]
-        )
-
-    def densify(flat, default):
-        ragged = tf.RaggedTensor.from_row_splits(
-            flat, row_splits, validate=False
-        )
-        return ragged.to_tensor(default_value=default, shape=dense_shape)
+    flat_ids = tf.scatter_nd(
+        tf.concat(dest, axis=0)[:, tf.newaxis],
+        tf.concat(ids, axis=0),
+        [batch * seq_length],
+    )  # [B * S]; each position written at most once, 0 elsewhere.
+    word_ids = tf.reshape(flat_ids, [batch, seq_length])  # [B, S]
 
     positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
     in_row = positions < row_length[:, tf.newaxis]  # [B, S]
-    # The selects also give TFLite builtin outputs: LiteRT cannot read an
-    # empty batch straight from the RaggedTensorToTensor custom op.
+    # Segment i (and its [SEP]) starts at seg_start[:, i].
+    type_ids = tf.zeros_like(positions)  # [1, S]
+    for i in range(1, num_segments):
+        type_ids += tf.cast(positions >= seg_start[:, i : i + 1], tf.int32)
+    # The selects also make every output a builtin op's: LiteRT cannot read
+    # an empty batch straight from SCATTER_ND or ZEROS_LIKE.
+    word_ids = tf.where(in_row, word_ids, pad_id)
+    type_ids = tf.where(in_row, type_ids, 0)  # [B, S]
     return {
-        "input_word_ids": tf.where(in_row, densify(flat_ids, pad_id), pad_id),
+        "input_word_ids": word_ids,
         "input_mask": tf.cast(in_row, tf.int32),
-        "input_type_ids": tf.where(in_row, densify(flat_types, 0), 0),
+        "input_type_ids": type_ids,
     }
 
 
