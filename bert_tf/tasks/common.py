@@ -31,6 +31,7 @@ import numpy as np
 from absl import logging
 
 from bert_tf.text import vocab_io
+from bert_tf.training.optimizer import create_optimizer
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = [
@@ -56,7 +57,6 @@ VOCAB_FILE = "vocab.txt"
 
 # Keras names LayerNorm weights `gamma`/`beta`: these and biases are not
 # weight-decayed (BERT's `exclude_from_weight_decay=["LayerNorm", "bias"]`).
-_NO_DECAY = ("bias", "gamma", "beta")
 
 
 def check_file(path: str, what: str = "file") -> str:
@@ -200,9 +200,12 @@ def make_optimizer(learning_rate: float, num_train_steps: int,
                    warmup_proportion: float = 0.1,
                    weight_decay: float = 0.01,
                    clipnorm: float | None = 1.0) -> keras.optimizers.Optimizer:
-    """AdamW with linear warm-up then linear decay to 0 (BERT's schedule).
+    """BERT's fine-tuning optimizer, with the original scripts' arguments.
 
-    LayerNorm weights and biases are excluded from weight decay.
+    AdamW with linear warm-up over `warmup_proportion` of the steps, then
+    linear decay to 0; LayerNorm weights and biases get no weight decay. A
+    thin adapter over `bert_tf.training.optimizer.create_optimizer`, the one
+    optimizer factory of pre-training and fine-tuning.
 
     Args:
         learning_rate: peak learning rate.
@@ -211,49 +214,11 @@ def make_optimizer(learning_rate: float, num_train_steps: int,
         weight_decay: decoupled weight decay.
         clipnorm: global gradient norm clipping (None: off).
     """
-    # TODO(bert_tf/training): use the pre-training engineer's optimizer
-    # factory once bert_tf/training lands; this mirrors BERT's recipe with
-    # public Keras pieces.
     num_train_steps = max(1, int(num_train_steps))
-    warmup = int(num_train_steps * warmup_proportion)
-    schedule = keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=learning_rate,
-        decay_steps=max(1, num_train_steps - warmup),
-        end_learning_rate=0.0)
-    if warmup:
-        schedule = _WarmUp(learning_rate, warmup, schedule)
-    kwargs = {"global_clipnorm": clipnorm} if clipnorm else {}
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6,
-        **kwargs)
-    optimizer.exclude_from_weight_decay(var_names=list(_NO_DECAY))
-    return optimizer
-
-
-@keras.saving.register_keras_serializable(package="bert_tf")
-class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over `warmup_steps`, then `after(step - w)`."""
-
-    def __init__(self, peak: float, warmup_steps: int, after):
-        self.peak = float(peak)
-        self.warmup_steps = int(warmup_steps)
-        self.after = after
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
-        return keras.ops.where(step < self.warmup_steps, warm,
-                               self.after(step - self.warmup_steps))
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
-                "after": keras.saving.serialize_keras_object(self.after)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["after"] = keras.saving.deserialize_keras_object(config["after"])
-        return cls(**config)
+    return create_optimizer(
+        learning_rate, num_train_steps=num_train_steps,
+        num_warmup_steps=int(num_train_steps * warmup_proportion),
+        weight_decay=weight_decay, global_clipnorm=clipnorm)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
