@@ -409,22 +409,10 @@ def _check_settings(
         raise TypeError(
             f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}"
         )
-    ids = tokenizer.special_token_ids()
-    missing = [
-        t
-        for t, k in (
-            (vocab_io.PAD, "padding_id"),
-            (vocab_io.CLS, "start_of_sequence_id"),
-            (vocab_io.SEP, "end_of_segment_id"),
-            (vocab_io.MASK, "mask_id"),
-        )
-        if k not in ids
-    ]
-    if missing:
-        raise ValueError(
-            f"the vocabulary lacks the special tokens {missing}, "
-            "which pre-training needs"
-        )
+    tokenizer.require_special_tokens(
+        (vocab_io.PAD, vocab_io.CLS, vocab_io.SEP, vocab_io.MASK),
+        "pre-training",
+    )
     if not isinstance(max_seq_length, int) or max_seq_length < 5:
         raise ValueError(
             f"max_seq_length must be an int >= 5, got " f"{max_seq_length!r}"
