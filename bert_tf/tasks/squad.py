@@ -614,12 +614,8 @@ def _options(info: dict, **overrides) -> DecodeOptions:
     return DecodeOptions(**values)
 
 
-def evaluate_squad(model_dir: str, path: str, batch_size: int = 64,
-                   **overrides) -> dict:
-    """EM / F1 of a fine-tuned model folder on a SQuAD file.
-
-    `overrides` replace `DecodeOptions` fields saved with the model.
-    """
+def _load_with_features(model_dir: str, path: str, overrides: dict):
+    """A saved model folder, its decode options, and a SQuAD file's windows."""
     task = common.load_task(model_dir, TASK_NAME)
     options = _options(task.info, **overrides)
     examples, data = read_squad(path, options.version_2_with_negative or None)
@@ -627,6 +623,17 @@ def evaluate_squad(model_dir: str, path: str, batch_size: int = 64,
                              task.info["max_seq_length"],
                              task.info["doc_stride"],
                              task.info["max_query_length"])
+    return task, options, examples, features, data
+
+
+def evaluate_squad(model_dir: str, path: str, batch_size: int = 64,
+                   **overrides) -> dict:
+    """EM / F1 of a fine-tuned model folder on a SQuAD file.
+
+    `overrides` replace `DecodeOptions` fields saved with the model.
+    """
+    task, options, examples, features, data = _load_with_features(
+        model_dir, path, overrides)
     return _evaluate(task.model, examples, features, data, options,
                      batch_size)[0]
 
@@ -638,13 +645,8 @@ def predict_squad(model_dir: str, path: str, output_file: str | None = None,
     Each record: `id`, `question`, `answer`, `nbest` (top 5) and, for v2.0,
     `null_score_diff`.
     """
-    task = common.load_task(model_dir, TASK_NAME)
-    options = _options(task.info, **overrides)
-    examples, _ = read_squad(path, options.version_2_with_negative or None)
-    features = make_features(examples, task.tokenizer,
-                             task.info["max_seq_length"],
-                             task.info["doc_stride"],
-                             task.info["max_query_length"])
+    task, options, examples, features, _ = _load_with_features(
+        model_dir, path, overrides)
     start, end = predict_logits(task.model, features, batch_size)
     predictions, nbest, null_odds = decode_answers(
         examples, features, start, end, **dataclasses.asdict(options))
