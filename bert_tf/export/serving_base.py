@@ -1,0 +1,105 @@
+"""Shared base of the end-to-end (raw strings in) serving modules.
+
+Every exported task model is a `tf.Module` built from a fine-tuned Keras
+head (id level), its `BertTokenizer` and packing settings. It exposes:
+
+- `serving_default`: the task's raw-string signature (inputs `tf.string`
+  [None]; a task module defines it as `serve`);
+- `preprocess`: TF Hub's preprocessor interface on the same strings (input
+  `text`, outputs `input_word_ids`, `input_mask`, `input_type_ids`);
+- `token_ids`: the Keras head itself on int32 [None, None] ids.
+
+The module also carries the whole `PreprocessingModule` as `.preprocessor`
+(`tokenize`, `tokenize_with_offsets`, `bert_pack_inputs`, vocab asset), so a
+loaded SavedModel offers everything a TF Hub preprocessor does.
+
+Dimension legend: B = batch, S = sequence, C = classes, H = hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from bert_tf.encoder import INPUT_NAMES
+from bert_tf.export.preprocessing import PreprocessingModule
+from bert_tf.text.tokenizer import BertTokenizer
+
+STRINGS = tf.TensorSpec([None], tf.string)
+
+
+def strings_spec(name: str) -> tf.TensorSpec:
+    """A named `tf.string` [None] input."""
+    return tf.TensorSpec([None], tf.string, name=name)
+
+
+def same_batch(a: tf.Tensor, b: tf.Tensor, names: str) -> tf.Operation:
+    """An assertion that two inputs have the same batch size (clear error)."""
+    return tf.debugging.assert_equal(
+        tf.shape(a)[0],
+        tf.shape(b)[0],
+        message=f"inputs {names} must have the same batch size",
+    )
+
+
+class TaskServingModule(tf.Module):
+    """Base: strings → task outputs. Subclasses define `serve` (a tf.function).
+
+    Args:
+      model: the id-level Keras head (a bert_tf head).
+      tokenizer: its `BertTokenizer`.
+      seq_length: packed length S.
+      truncator: `"round_robin"` or `"waterfall"`.
+      vocab_path: a `vocab.txt` to attach as the asset, or None.
+    """
+
+    task: str = ""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        tokenizer: BertTokenizer,
+        seq_length: int,
+        truncator: str = "round_robin",
+        vocab_path: Optional[str] = None,
+    ):
+        super().__init__()
+        self.model = model
+        self.preprocessor = PreprocessingModule(
+            tokenizer, seq_length, truncator, vocab_path
+        )
+        self.seq_length = int(seq_length)
+        self._tokenizer = tokenizer
+        self.special_ids = tokenizer.special_token_ids()
+        input_specs = {
+            name: tf.TensorSpec([None, None], tf.int32, name=name)
+            for name in INPUT_NAMES
+        }
+        extra = getattr(self, "_extra_token_id_inputs", lambda: {})()
+        input_specs.update(extra)
+
+        @tf.function(input_signature=[input_specs])
+        def token_ids(inputs):
+            outputs = self.model(inputs, training=False)
+            if not isinstance(outputs, dict):
+                outputs = {"outputs": outputs}
+            return outputs
+
+        self.token_ids = token_ids
+
+    def pack(self, *segments: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Tokenizes and packs 1..N string segments into model inputs."""
+        return self.preprocessor._pack(list(segments))  # pylint: disable=protected-access
+
+    def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+        """serving_default, preprocess and token_ids, for `tf.saved_model.save`."""
+        return {
+            "serving_default": self.serve.get_concrete_function(),
+            "preprocess": self.preprocessor.__call__.get_concrete_function(),
+            "token_ids": self.token_ids.get_concrete_function(),
+        }
+
+    def serve(self, *args, **kwargs):  # pragma: no cover - overridden
+        raise NotImplementedError
