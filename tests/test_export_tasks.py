@@ -3,53 +3,89 @@
 Each export is written with `save_serving_module` from a folder (or objects)
 whose source vocabulary is deleted before loading, and the loaded
 `serving_default` is compared with the Keras model fed by bert_tf's
-Python-side pipeline (`BertPreprocessor`, `bert_tf.tasks.ner.align_words`,
-`get_entities`).
+Python-side pipeline (`BertPreprocessor`, `bert_tf.tasks.ner.make_dataset`,
+`predict_tags`, `get_entities`).
 """
 
+import json
 import os
 import shutil
+import unicodedata
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  Registers TF-Text's ops for loading.
 
 import tasks_testing
+from bert_tf.encoder import BertEncoder
 from bert_tf.export import task_serving
 from bert_tf.heads import BertClassifier
+from bert_tf.heads import BertEmbedder
+from bert_tf.heads import BertPretrainer
 from bert_tf.heads import BertRegressor
+from bert_tf.heads import BertTokenClassifier
 from bert_tf.tasks import common
+from bert_tf.tasks import ner
 from bert_tf.text import BertPreprocessor
+from bert_tf.text import BertTokenizer
+from bert_tf.text import save_vocabulary
 
 SEQ = 16
 PAIR_A = ["The good film", "", "john smith lives in paris", "bad " * 30]
 PAIR_B = ["was very good", "awful", "", "the dog"]
+# The tiny vocab plus pieces of accented words (uncased: accents stripped).
+VOCAB = tasks_testing.VOCAB + [
+    "jose", "zur", "##ich", "koln", "straße", "tres", "bien", "[", "]", "日",
+]  # fmt: skip
+NER_LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+# Space-joined words (words = the tokenizer's basic tokens), multi-byte
+# characters, and a text longer than SEQ - 2 pieces.
+NER_TEXTS = [
+    "José lives in Zürich",
+    "john smith works at acme corp in new york",
+    "Straße in Köln très bien",
+    "",
+    "the quick brown fox jumped over the lazy dog and the dog was not "
+    "very good at all",
+    "日 本 José",
+]
+BAD_TEXTS = [b"", b"\xff\xfe bad \xc3 \x80film", ("good " * 210_000).encode()]
+
+
+def _encoder():
+    return BertEncoder(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
 
 
 def _write_task(root, name, model, info):
-    """A `save_task` folder from a fresh copy of the tiny vocab."""
+    """A `save_task` folder written from a vocab copy that is then deleted."""
     src = os.path.join(root, name + "_vocab")
     os.makedirs(src)
-    vocab = tasks_testing.write_vocab(src)
+    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
     folder = common.save_task(os.path.join(root, name), model, vocab, info)
     shutil.rmtree(src)
     return folder
 
 
-def _export_and_load(module_or_dir, export_dir):
-    if isinstance(module_or_dir, str):
-        source = module_or_dir
-        module = task_serving.build_serving_module(source)
-    else:
-        source, module = None, module_or_dir
+def _export(module, root):
+    export_dir = os.path.join(root, "export", "1")
     audit = task_serving.save_serving_module(module, export_dir)
-    if source:
-        shutil.rmtree(source)  # The export must not need the source folder.
-    return tf.saved_model.load(export_dir), audit
+    return export_dir, audit
 
 
 def _assert_no_leak(export_dir, *paths):
+    paths = paths + (
+        os.path.dirname(os.path.abspath(__file__)),
+        os.path.dirname(export_dir),
+    )
     for root, _, files in os.walk(export_dir):
         for name in files:
             with open(os.path.join(root, name), "rb") as f:
@@ -59,6 +95,9 @@ def _assert_no_leak(export_dir, *paths):
 
 
 def _assert_batch_none(loaded):
+    assert {"serving_default", "preprocess", "token_ids"} <= set(
+        loaded.signatures
+    )
     for name, fn in loaded.signatures.items():
         _, inputs = fn.structured_input_signature
         for spec in inputs.values():
@@ -68,37 +107,48 @@ def _assert_batch_none(loaded):
                 assert spec.shape[0] is None, (name, key, spec)
 
 
+def _assert_asset(export_dir):
+    with open(os.path.join(export_dir, "assets", "vocab.txt")) as f:
+        assert f.read().split("\n")[: len(VOCAB)] == VOCAB
+
+
+def _tokenizer(directory):
+    path = save_vocabulary(VOCAB, os.path.join(directory, "vocab.txt"))
+    return BertTokenizer(path, lower_case=True)
+
+
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    return tasks_testing.tokenizer(str(tmp_path_factory.mktemp("tok")))
+    return _tokenizer(str(tmp_path_factory.mktemp("tok")))
+
+
+# ---------------------------------------------------------------------------
+# Classifier and regressor.
 
 
 @pytest.fixture(scope="module")
 def pair_classifier(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("clf"))
-    model = BertClassifier(tasks_testing.tiny_encoder(), num_classes=3)
+    model = BertClassifier(_encoder(), num_classes=3)
     labels = ["negative", "neutral", "positive"]
-    folder = _write_task(
-        root,
-        "model",
-        model,
-        {
-            "task": "classify",
-            "regression": False,
-            "labels": labels,
-            "text_columns": ["sentence1", "sentence2"],
-            "max_seq_length": SEQ,
-            "do_lower_case": True,
-        },
-    )
-    export_dir = os.path.join(root, "export", "1")
-    loaded, audit = _export_and_load(folder, export_dir)
+    info = {
+        "task": "classify",
+        "regression": False,
+        "labels": labels,
+        "text_columns": ["sentence1", "sentence2"],
+        "max_seq_length": SEQ,
+        "do_lower_case": True,
+    }
+    folder = _write_task(root, "model", model, info)
+    module = task_serving.build_serving_module(folder)
+    export_dir, audit = _export(module, root)
+    shutil.rmtree(folder)  # The export must not need the model folder.
     return dict(
         model=model,
         labels=labels,
-        loaded=loaded,
+        loaded=tf.saved_model.load(export_dir),
         dir=export_dir,
-        root=root,
+        folder=folder,
         audit=audit,
     )
 
@@ -126,10 +176,18 @@ def test_pair_classifier_matches_keras(pair_classifier, tokenizer):
         "FastBertNormalize",
         "FastWordpieceTokenizeWithOffsets",
     ]
+    # The extra signatures: TF Hub preprocessing and the id-level model.
+    packed = c["loaded"].signatures["preprocess"](text=tf.constant(PAIR_A))
+    expected_packed = preprocessor(tf.constant(PAIR_A))
+    for key, value in expected_packed.items():
+        np.testing.assert_array_equal(packed[key], value)
+    by_ids = c["loaded"].signatures["token_ids"](**expected_packed)
+    np.testing.assert_allclose(
+        by_ids["outputs"], c["model"](expected_packed), atol=1e-5
+    )
     _assert_batch_none(c["loaded"])
-    _assert_no_leak(c["dir"], c["root"])
-    with open(os.path.join(c["dir"], "assets", "vocab.txt")) as f:
-        assert f.read().split() == tasks_testing.VOCAB
+    _assert_no_leak(c["dir"], c["folder"])
+    _assert_asset(c["dir"])
 
 
 def test_pair_classifier_bad_input(pair_classifier):
@@ -140,28 +198,457 @@ def test_pair_classifier_bad_input(pair_classifier):
         tf.errors.InvalidArgumentError, match="expected to be a string tensor"
     ):
         fn(text_a=tf.constant([1, 2]), text_b=tf.constant(["c", "d"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tensor text_b"):
+        fn(text_a=tf.constant(["a"]), text_b=tf.constant([["c"]]))
     empty = fn(
         text_a=tf.constant([], tf.string), text_b=tf.constant([], tf.string)
     )
     assert empty["logits"].shape == (0, 3)
     assert empty["label_names"].shape == (0,)
-    odd = fn(
-        text_a=tf.constant([b"\xff\xfe bad \xc3", b"", "good " * 200_000]),
-        text_b=tf.constant([b"", b"\x80", b"film"]),
-    )
+    odd = fn(text_a=tf.constant(BAD_TEXTS), text_b=tf.constant(BAD_TEXTS[::-1]))
     assert odd["logits"].shape == (3, 3)
     assert np.isfinite(odd["probabilities"].numpy()).all()
 
 
-def test_regressor_in_process(tokenizer):
-    model = BertRegressor(tasks_testing.tiny_encoder(), num_outputs=2)
-    module = task_serving.ClassifierServing(
-        model, tokenizer, SEQ, regression=True
+def test_regressor_folder_single_text(tmp_path, tokenizer):
+    model = BertRegressor(_encoder(), num_outputs=2)
+    folder = _write_task(
+        str(tmp_path),
+        "reg",
+        model,
+        {
+            "task": "classify",
+            "regression": True,
+            "labels": None,
+            "text_columns": ["sentence"],
+            "max_seq_length": SEQ,
+            "do_lower_case": True,
+        },
     )
+    module = task_serving.build_serving_module(folder)
+    assert isinstance(module, task_serving.ClassifierServing)
     texts = tf.constant(PAIR_A)
-    out = module.serve(texts)
+    out = module.serve(texts)  # Traced graph, in process (no export).
     expected = model(
         BertPreprocessor(tokenizer, seq_length=SEQ)(texts), training=False
     )
     assert sorted(out) == ["predictions"]
     np.testing.assert_allclose(out["predictions"], expected, atol=1e-5)
+
+
+def test_build_rejects_unknown_task_and_bad_labels(tmp_path):
+    folder = str(tmp_path / "m")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "task.json"), "w") as f:
+        json.dump({"task": "translate"}, f)
+    with pytest.raises(ValueError, match="'translate'"):
+        task_serving.build_serving_module(folder)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        task_serving.build_serving_module(str(tmp_path / "nowhere"))
+    model = BertTokenClassifier(_encoder(), num_classes=2)
+    tok = _tokenizer(str(tmp_path))
+    with pytest.raises(ValueError, match="IOB2.*'PER'"):
+        task_serving.TokenClassifierServing(model, tok, SEQ, ["O", "PER"])
+    with pytest.raises(ValueError, match="3 labels"):
+        task_serving.TokenClassifierServing(
+            model, tok, SEQ, ["O", "B-X", "I-X"]
+        )
+
+
+# ---------------------------------------------------------------------------
+# Token classification (NER).
+
+
+@pytest.fixture(scope="module")
+def ner_export(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("ner"))
+    keras.utils.set_random_seed(7)
+    model = BertTokenClassifier(_encoder(), num_classes=len(NER_LABELS))
+    # Larger logits: predictions vary by token and no argmax is a near tie.
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * 300.0, bias])
+    info = {
+        "task": "ner",
+        "labels": NER_LABELS,
+        "max_seq_length": SEQ,
+        "do_lower_case": True,
+    }
+    folder = _write_task(root, "model", model, info)
+    export_dir, audit = _export(task_serving.build_serving_module(folder), root)
+    shutil.rmtree(folder)
+    return dict(
+        model=model,
+        loaded=tf.saved_model.load(export_dir),
+        dir=export_dir,
+        folder=folder,
+        audit=audit,
+        root=root,
+    )
+
+
+def _python_entities(model, tokenizer, texts):
+    """Entities by bert_tf.tasks.ner's Python path, as character spans."""
+    words = [t.split(" ") if t else [] for t in texts]
+    ds = ner.make_dataset(tokenizer, words, None, SEQ, batch_size=4)
+    tags = ner._trim(ner.predict_tags(model, ds, NER_LABELS), words)
+    result = []
+    for text, ws, ts in zip(texts, words, tags):
+        starts = np.cumsum([0] + [len(w) + 1 for w in ws])
+        result.append(
+            [
+                (kind, int(starts[a]), int(starts[b] + len(ws[b])))
+                for kind, a, b in ner.get_entities(ts)
+            ]
+        )
+    return result
+
+
+def _strip_accents(text):
+    return "".join(
+        c
+        for c in unicodedata.normalize("NFD", text.lower())
+        if unicodedata.category(c) != "Mn"
+    )
+
+
+def test_ner_matches_python_grouping(ner_export, tokenizer):
+    e = ner_export
+    out = e["loaded"].signatures["serving_default"](text=tf.constant(NER_TEXTS))
+    out = {k: v.numpy() for k, v in out.items()}
+    expected = _python_entities(e["model"], tokenizer, NER_TEXTS)
+    assert sum(map(len, expected)) >= 5  # The comparison has entities.
+    for b, text in enumerate(NER_TEXTS):
+        n = out["num_entities"][b]
+        got = [
+            (
+                out["entity_types"][b, i].decode(),
+                int(out["entity_starts"][b, i]),
+                int(out["entity_ends"][b, i]),
+            )
+            for i in range(n)
+        ]
+        assert got == expected[b], text
+        for i, (_, start, end) in enumerate(got):
+            assert out["entity_texts"][b, i].decode() == text[start:end]
+            assert 0.0 < out["entity_scores"][b, i] <= 1.0
+        assert (out["entity_types"][b, n:] == b"").all()
+        assert (out["entity_starts"][b, n:] == -1).all()
+    # Entities on multi-byte words are cut at character offsets.
+    texts = [
+        t.decode() for t in out["entity_texts"][out["entity_texts"] != b""]
+    ]
+    assert any(not t.isascii() for t in texts), texts
+    assert e["audit"]["tf_text"] == [
+        "FastBertNormalize",
+        "FastWordpieceTokenizeWithOffsets",
+        "TFText>ByteSplitByOffsets",
+        "TFText>ByteSplitWithOffsets",
+    ]
+    _assert_batch_none(e["loaded"])
+    _assert_no_leak(e["dir"], e["folder"])
+    _assert_asset(e["dir"])
+
+
+def test_ner_tokens_labels_and_offsets(ner_export, tokenizer):
+    e = ner_export
+    out = e["loaded"].signatures["serving_default"](text=tf.constant(NER_TEXTS))
+    out = {k: v.numpy() for k, v in out.items()}
+    packed = BertPreprocessor(tokenizer, seq_length=SEQ)(tf.constant(NER_TEXTS))
+    logits = e["model"](packed, training=False).numpy()  # [B, S, C]
+    ids, _, _ = tokenizer.tokenize_with_offsets(tf.constant(NER_TEXTS))
+    for b, text in enumerate(NER_TEXTS):
+        pieces = ids[b].numpy()
+        n = len(pieces)
+        assert out["num_tokens"][b] == n
+        assert [t.decode() for t in out["tokens"][b, :n]] == [
+            VOCAB[i] for i in pieces
+        ]
+        labelled = min(n, SEQ - 2)
+        want = logits[b, 1 : labelled + 1].argmax(-1)
+        assert out["token_label_ids"][b, :labelled].tolist() == want.tolist()
+        assert [t.decode() for t in out["token_labels"][b, :labelled]] == [
+            NER_LABELS[i] for i in want
+        ]
+        # Beyond S - 2 pieces: no label.
+        assert (out["token_label_ids"][b, labelled:] == -1).all()
+        assert (out["token_labels"][b, labelled:] == b"").all()
+        for j, piece in enumerate(pieces):
+            start, end = out["token_starts"][b, j], out["token_ends"][b, j]
+            if VOCAB[piece] != "[UNK]":
+                assert _strip_accents(text[start:end]) == VOCAB[
+                    piece
+                ].removeprefix("##"), (text, j)
+    assert out["tokens"].shape[1] == max(len(r) for r in ids.to_list())
+
+
+def _serve_text_checks(fn):
+    """Bad and edge input through a `text` signature: clear errors or
+    well-formed output."""
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="expected to be a string tensor"
+    ):
+        fn(text=tf.constant([1.0]))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="tensor text .1,1. is not comp"
+    ):
+        fn(text=tf.constant([["a"]]))
+    empty = fn(text=tf.constant([], tf.string))
+    for key, value in empty.items():
+        assert value.shape[0] == 0, key
+    out = fn(text=tf.constant(BAD_TEXTS))
+    for key, value in out.items():
+        assert value.shape[0] == 3, key
+    return {key: value.numpy() for key, value in out.items()}
+
+
+def test_ner_bad_input(ner_export):
+    out = _serve_text_checks(ner_export["loaded"].signatures["serving_default"])
+    # "\xff\xfe bad \xc3 \x80film": offsets count lead bytes as characters.
+    assert out["tokens"][1, :2].tolist() == [b"bad", b"film"]
+    assert out["token_starts"][1, :2].tolist() == [3, 9]
+    assert out["num_tokens"][2] == 210_000
+    assert out["num_entities"][0] == 0
+
+
+def test_ner_reexport_of_loaded_savedmodel(ner_export):
+    loaded = ner_export["loaded"]
+    again = os.path.join(ner_export["root"], "again")
+    task_serving.save_serving_module(loaded, again)
+    reloaded = tf.saved_model.load(again)
+    texts = tf.constant(NER_TEXTS)
+    first = loaded.signatures["serving_default"](text=texts)
+    second = reloaded.signatures["serving_default"](text=texts)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert set(reloaded.signatures) == set(loaded.signatures)
+    _assert_asset(again)
+    # An existing folder is kept unless overwrite=True.
+    before = sorted(os.listdir(again))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        task_serving.save_serving_module(loaded, again)
+    assert sorted(os.listdir(again)) == before
+    task_serving.save_serving_module(reloaded, again, overwrite=True)
+    assert sorted(os.listdir(again)) == before
+    assert not [
+        n for n in os.listdir(ner_export["root"]) if n.startswith(".again")
+    ]
+
+
+class _Lookup(keras.layers.Layer):
+    """Logits chosen per token id: a model whose tags the test controls."""
+
+    def __init__(self, table, **kwargs):
+        super().__init__(**kwargs)
+        self.table = np.asarray(table, np.float32)
+
+    def call(self, ids):
+        return tf.gather(self.table, ids)
+
+
+def test_ner_iob2_grouping_rules(tokenizer):
+    """I after O starts a chunk, a type change splits it, `##` pieces join
+    their word (their own label is ignored), as get_entities / seqeval."""
+    tag_of = {
+        "john": "B-PER",
+        "smith": "I-PER",
+        "lives": "I-PER",  # I after I of the same type: continues.
+        "in": "O",
+        "new": "I-LOC",  # I after O: starts a chunk.
+        "york": "I-PER",  # Type change: a new chunk.
+        "jose": "B-PER",
+        "zur": "B-LOC",
+        "##ich": "O",  # Ignored: "Zürich" is one word, labelled B-LOC.
+        "paris": "B-LOC",
+        "london": "B-LOC",  # B after B: a new chunk.
+    }
+    table = np.zeros([len(VOCAB), len(NER_LABELS)], np.float32)
+    table[:, 0] = 1.0
+    for token, tag in tag_of.items():
+        table[VOCAB.index(token)] = 0.0
+        table[VOCAB.index(token), NER_LABELS.index(tag)] = 1.0
+    inputs = {
+        name: keras.Input([None], dtype="int32", name=name)
+        for name in ("input_word_ids", "input_mask", "input_type_ids")
+    }
+    model = keras.Model(inputs, _Lookup(table)(inputs["input_word_ids"]))
+    module = task_serving.TokenClassifierServing(
+        model, tokenizer, SEQ, NER_LABELS
+    )
+    texts = [
+        "John Smith lives in new York",
+        "José in Zürich",
+        "Paris London",
+        "in José",
+    ]
+    out = module.serve(tf.constant(texts))
+    for b, text in enumerate(texts):
+        words = text.split(" ")
+        tags = [
+            tag_of.get(
+                VOCAB[tokenizer.tokenize([w]).to_list()[0][0]], "O"
+            )  # A word's first piece.
+            for w in words
+        ]
+        starts = np.cumsum([0] + [len(w) + 1 for w in words])
+        expected = [
+            (t, text[starts[i] : starts[j] + len(words[j])])
+            for t, i, j in ner.get_entities(tags)
+        ]
+        got = [
+            (
+                out["entity_types"][b, i].numpy().decode(),
+                out["entity_texts"][b, i].numpy().decode(),
+            )
+            for i in range(out["num_entities"][b])
+        ]
+        assert got == expected, text
+    assert got == [("PER", "José")]
+    assert [e.decode() for e in out["entity_texts"][0].numpy()] == [
+        "John Smith lives",
+        "new",
+        "York",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Embedder and fill-mask.
+
+
+@pytest.fixture(scope="module")
+def embedder_export(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("emb"))
+    src = os.path.join(root, "src")
+    os.makedirs(src)
+    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
+    embedder = BertEmbedder(_encoder(), pooling="mean", normalize=True)
+    module = task_serving.EmbedderServing.from_encoder(
+        embedder, vocab, lower_case=True, seq_length=SEQ
+    )
+    export_dir, _ = _export(module, root)
+    shutil.rmtree(src)
+    return dict(
+        embedder=embedder,
+        loaded=tf.saved_model.load(export_dir),
+        dir=export_dir,
+        src=src,
+    )
+
+
+def test_embedder_matches_keras(embedder_export, tokenizer):
+    e = embedder_export
+    texts = tf.constant(NER_TEXTS + PAIR_A)
+    out = e["loaded"].signatures["serving_default"](text=texts)
+    inputs = BertPreprocessor(tokenizer, seq_length=SEQ)(texts)
+    encoded = e["embedder"].encoder(inputs)
+    np.testing.assert_allclose(
+        out["pooled_output"], encoded["pooled_output"], atol=1e-5
+    )
+    # sentence-transformers' mean pooling, in NumPy.
+    mask = inputs["input_mask"].numpy()[:, :, None].astype(np.float32)
+    seq = encoded["sequence_output"].numpy()
+    mean = (seq * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+    np.testing.assert_allclose(out["mean_pooled"], mean, atol=1e-5)
+    unit = mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+    np.testing.assert_allclose(out["embeddings"], unit, atol=1e-5)
+    np.testing.assert_allclose(
+        e["loaded"].signatures["token_ids"](**inputs)["outputs"],
+        unit,
+        atol=1e-5,
+    )
+    _assert_batch_none(e["loaded"])
+    _assert_no_leak(e["dir"], e["src"], "bert_tf_vocab_")
+    _assert_asset(e["dir"])
+    _serve_text_checks(e["loaded"].signatures["serving_default"])
+
+
+def _python_fill_mask(pretrainer, tokenizer, texts, k):
+    """Reference: tokenize the text between literal [MASK]s, join with the
+    [MASK] id, pack, run the Keras pretrainer, top-k of the softmax."""
+    special = tokenizer.special_token_ids()
+    rows = []
+    for text in texts:
+        ids = []
+        for i, part in enumerate(text.split("[MASK]")):
+            if i:
+                ids.append(special["mask_id"])
+            ids += tokenizer.tokenize([part]).to_list()[0]
+        ids = ids[: SEQ - 2]
+        row = [special["start_of_sequence_id"]] + ids
+        row += [special["end_of_segment_id"]]
+        rows.append(row + [special["padding_id"]] * (SEQ - len(row)))
+    word_ids = np.array(rows, np.int32)
+    positions = [np.flatnonzero(r == special["mask_id"]) for r in word_ids]
+    width = max(len(p) for p in positions)
+    padded = np.zeros([len(texts), width], np.int32)
+    for b, p in enumerate(positions):
+        padded[b, : len(p)] = p
+    out = pretrainer(
+        {
+            "input_word_ids": word_ids,
+            "input_mask": (word_ids != 0).astype(np.int32),
+            "input_type_ids": np.zeros_like(word_ids),
+            "masked_lm_positions": padded,
+        }
+    )
+    probs = tf.nn.softmax(out["mlm_logits"]).numpy()
+    result = []
+    for b, p in enumerate(positions):
+        order = np.argsort(-probs[b, : len(p)], axis=-1, kind="stable")[:, :k]
+        scores = np.take_along_axis(probs[b, : len(p)], order, -1)
+        result.append((p.tolist(), order, scores))
+    return result
+
+
+@pytest.fixture(scope="module")
+def fill_mask_export(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("mlm"))
+    src = os.path.join(root, "src")
+    os.makedirs(src)
+    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
+    keras.utils.set_random_seed(3)
+    pretrainer = BertPretrainer(_encoder())
+    module = task_serving.FillMaskServing.from_pretrainer(
+        pretrainer, vocab, lower_case=True, seq_length=SEQ, top_k=4
+    )
+    export_dir, _ = _export(module, root)
+    shutil.rmtree(src)
+    return dict(
+        pretrainer=pretrainer,
+        loaded=tf.saved_model.load(export_dir),
+        dir=export_dir,
+        src=src,
+    )
+
+
+def test_fill_mask_matches_keras(fill_mask_export, tokenizer):
+    e = fill_mask_export
+    texts = [
+        "the [MASK] fox jumped over the [MASK] dog.",
+        "no mask here",
+        "José[MASK]Zürich [mask] [MASK][MASK]",
+        "[MASK]",
+        "the dog " * 6 + "[MASK] [MASK]",  # The 2nd [MASK] is cut off.
+    ]
+    out = e["loaded"].signatures["serving_default"](text=tf.constant(texts))
+    out = {k: v.numpy() for k, v in out.items()}
+    expected = _python_fill_mask(e["pretrainer"], tokenizer, texts, 4)
+    assert out["num_masks"].tolist() == [len(p) for p, _, _ in expected]
+    assert out["num_masks"].tolist() == [2, 0, 3, 1, 1]
+    for b, (positions, ids, scores) in enumerate(expected):
+        m = len(positions)
+        assert out["mask_positions"][b, :m].tolist() == positions
+        assert (out["mask_positions"][b, m:] == -1).all()
+        np.testing.assert_allclose(
+            out["top_k_scores"][b, :m], scores, atol=1e-6
+        )
+        np.testing.assert_array_equal(out["top_k_ids"][b, :m], ids)
+        assert [
+            [t.decode() for t in r] for r in out["top_k_tokens"][b, :m]
+        ] == [[VOCAB[i] for i in r] for r in ids]
+        assert (out["top_k_tokens"][b, m:] == b"").all()
+    assert out["top_k_ids"].shape[2] == 4
+    _assert_batch_none(e["loaded"])
+    _assert_no_leak(e["dir"], e["src"])
+    _assert_asset(e["dir"])
+    _serve_text_checks(e["loaded"].signatures["serving_default"])

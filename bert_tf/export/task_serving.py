@@ -116,11 +116,12 @@ class ClassifierServing(TaskServingModule):
             )
 
     def _serve_single(self, text):
-        return self._outputs(self.pack(text))
+        return self._outputs(self.pack(_vector(text)))
 
     def _serve_pair(self, text_a, text_b):
         # Checked first so that unequal batches fail here, with a clear
         # message, not inside the packer's ragged ops.
+        text_a, text_b = _vector(text_a), _vector(text_b)
         with tf.control_dependencies(
             [same_batch(text_a, text_b, "text_a and text_b")]
         ):
@@ -161,6 +162,16 @@ class ClassifierServing(TaskServingModule):
 # Flat (ragged values + row splits) helpers. They use only ops with TFLite
 # builtin kernels (gather, scatter_nd, cumsum, compare, select), as the packer
 # does, so the modules can also be converted for LiteRT.
+
+
+def _vector(text: tf.Tensor) -> tf.Tensor:
+    """`text` checked to be a vector [B] when the graph runs.
+
+    A loaded signature does not check its inputs' shapes; without this a
+    [B, 1] input would fail deep inside the tokenizer. The error reads
+    "Shape of tensor text [2,1] is not compatible with expected shape [?]".
+    """
+    return tf.ensure_shape(text, [None])
 
 
 def _row_ids(splits: tf.Tensor, num_values: tf.Tensor) -> tf.Tensor:
@@ -307,9 +318,6 @@ class TokenClassifierServing(TaskServingModule):
         labels: Sequence[str],
         vocab_path: Optional[str] = None,
     ):
-        super().__init__(
-            model, tokenizer, seq_length, "round_robin", vocab_path
-        )
         labels = [str(label) for label in labels]
         bad = [label for label in labels if not _IOB2.match(label)]
         if bad:
@@ -322,9 +330,13 @@ class TokenClassifierServing(TaskServingModule):
                 f"{len(labels)} labels {labels!r} for a model with "
                 f"{num_classes} classes"
             )
-        self.labels = labels
-        if self.seq_length < 3:
+        if int(seq_length) < 3:
             raise ValueError(f"seq_length={seq_length} leaves no room for text")
+        # Checked first: the base class traces the preprocessing functions.
+        super().__init__(
+            model, tokenizer, seq_length, "round_robin", vocab_path
+        )
+        self.labels = labels
         # Same parsing as bert_tf.tasks.ner.get_entities.
         types = sorted(
             {label[1:].split("-", maxsplit=1)[-1] for label in labels} - {""}
@@ -346,7 +358,7 @@ class TokenClassifierServing(TaskServingModule):
         )
 
     def _serve(self, text):
-        return self.tag(text)
+        return self.tag(_vector(text))
 
     def tag(self, text: tf.Tensor) -> Dict[str, tf.Tensor]:
         """The outputs of `serving_default` (see the class docstring)."""
@@ -574,7 +586,7 @@ class EmbedderServing(TaskServingModule):
         )
 
     def _serve(self, text):
-        inputs = self.pack(text)
+        inputs = self.pack(_vector(text))
         outputs = self.encoder(inputs, training=False)
         return {
             "pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
@@ -708,6 +720,7 @@ class FillMaskServing(TaskServingModule):
         )
 
     def _serve(self, text):
+        text = _vector(text)
         batch = tf.shape(text)[0]
         # The masked-LM head's gather rejects an empty batch: run one empty
         # text then (no extra work otherwise) and drop it.
