@@ -1,7 +1,24 @@
-"""`bert_tf export`: write models for TF Serving (SavedModel) or LiteRT (TFLite).
+"""`bert_tf export`: models for TF Serving (SavedModel) or LiteRT (TFLite).
 
-Currently the preprocessing model (raw strings → BERT inputs); task models
-follow with the export work.
+A fine-tuned model folder (written by `bert_tf finetune`) becomes a versioned
+SavedModel in TF Serving's layout, with warm-up requests and `models.config`:
+
+  bert_tf export --model_dir=runs/sst                 # savedmodels/sst/<next>
+  bert_tf export --model_dir=runs/sst --name=sentiment --version=3 --overwrite
+  bert_tf export --model_dir=runs/squad --warmup_file=questions.tsv
+  bert_tf export --model_dir=runs/sst --format=tflite --quantization=float16
+
+`--warmup_file` holds one example request per line; a model with several
+inputs (`text_a`/`text_b`, `question`/`context`) takes them tab-separated in
+that order. `models.config` names `--serving_base_path/<name>` as each
+model's base path (`/models`, where the `tensorflow/serving` image expects
+the mounted folder); `--serving_base_path=local` writes this machine's paths.
+
+The preprocessing model alone (raw strings → BERT inputs) is written from a
+vocabulary:
+
+  bert_tf export --vocab_file=vocab.txt --do_lower_case \\
+      --export_path=savedmodels/preprocess/1        # or a .tflite file
 """
 
 import os
@@ -11,49 +28,205 @@ from absl import flags
 from absl import logging
 
 FLAGS = flags.FLAGS
+QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
+
+
+def _define(kind: str, name: str, default, help_text: str, *args) -> None:
+    """`flags.DEFINE_<kind>`, skipped when another command defined `name`.
+
+    Commands share flag names (`model_dir`, `vocab_file`, ...); defining each
+    once lets several commands run in one process (tests, notebooks).
+    """
+    if name not in FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, *args, help_text)
 
 
 def define_flags():
-    flags.DEFINE_string("vocab_file", None, "The WordPiece vocab.txt.")
-    flags.DEFINE_boolean("do_lower_case", None, "Uncased (True) or cased.")
-    flags.DEFINE_integer("max_seq_length", 128, "Default packed length.")
-    flags.DEFINE_enum(
+    _define(
+        "string",
+        "model_dir",
+        None,
+        "A fine-tuned model folder (model.keras, vocab.txt, task.json).",
+    )
+    _define(
+        "string",
+        "export_dir",
+        "savedmodels",
+        "Folder of model folders: <export_dir>/<name>/<version>.",
+    )
+    _define("string", "name", None, "Model name (default: the folder's name).")
+    _define(
+        "integer",
+        "version",
+        None,
+        "Integer version (default: the next free one, 1 for a new model).",
+    )
+    _define(
+        "boolean",
+        "overwrite",
+        False,
+        "Replace an existing version (or file) instead of failing.",
+    )
+    _define(
+        "enum",
+        "format",
+        "saved_model",
+        "What to write.",
+        ["saved_model", "tflite"],
+    )
+    _define(
+        "enum",
+        "quantization",
+        "float32",
+        "TFLite weights/activations.",
+        list(QUANTIZATIONS),
+    )
+    _define(
+        "string",
+        "warmup_file",
+        None,
+        "Example requests, one per line (tab-separated for several inputs); "
+        "default: built-in examples fitting the model's inputs.",
+    )
+    _define(
+        "string",
+        "serving_base_path",
+        "/models",
+        "Where the server sees --export_dir, for models.config ('local': "
+        "this machine's absolute path).",
+    )
+    # The preprocessing model from a vocabulary.
+    _define("string", "vocab_file", None, "The WordPiece vocab.txt.")
+    _define("boolean", "do_lower_case", None, "Uncased (True) or cased.")
+    _define("integer", "max_seq_length", None, "Default packed length (128).")
+    _define(
+        "enum",
         "truncator",
         "round_robin",
-        ["round_robin", "waterfall"],
         "How segments are trimmed to fit.",
+        ["round_robin", "waterfall"],
     )
-    flags.DEFINE_enum(
-        "format", "saved_model", ["saved_model", "tflite"], "What to write."
-    )
-    flags.DEFINE_string(
+    _define(
+        "string",
         "export_path",
         None,
-        "SavedModel folder (e.g. savedmodels/preprocess/1) or .tflite file.",
+        "Preprocessing: SavedModel folder (e.g. savedmodels/preprocess/1) or "
+        ".tflite file; task models: the .tflite file.",
     )
-    flags.DEFINE_boolean(
-        "overwrite", False, "Replace an existing export instead of failing."
-    )
-    flags.mark_flags_as_required(["vocab_file", "do_lower_case", "export_path"])
 
 
-def main(argv):
+def read_warmup_file(path: str) -> list:
+    """Example requests from a text file: one per line, fields tab-separated."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--warmup_file not found: {path!r}")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if line.strip():
+                rows.append(tuple(line.split("\t")))
+    if not rows:
+        raise ValueError(f"--warmup_file {path!r} has no example lines")
+    return rows
+
+
+def _write_file(path: str, data: bytes, overwrite: bool) -> None:
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _export_task() -> None:
+    from bert_tf.export import serving  # pylint: disable=g-import-not-at-top
+
+    model_dir = FLAGS.model_dir
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"--model_dir not found: {model_dir!r}")
+    warmup = read_warmup_file(FLAGS.warmup_file) if FLAGS.warmup_file else None
+    if FLAGS.format == "tflite":
+        _export_task_tflite(model_dir, warmup)
+        return
+    base_path = FLAGS.serving_base_path
+    result = serving.export_for_serving(
+        model_dir,
+        base_dir=FLAGS.export_dir,
+        name=FLAGS.name,
+        version=FLAGS.version,
+        overwrite=FLAGS.overwrite,
+        warmup_inputs=warmup,
+        serving_base_path=None if base_path == "local" else base_path,
+    )
+    sys.stdout.write(
+        f"wrote {result.path} (model {result.name!r}, version "
+        f"{result.version}, {result.warmup_records} warm-up requests)\n"
+        f"TF-Text ops: {', '.join(result.audit['tf_text']) or 'none'}; "
+        f"serve with tensorflow_model_server >= {result.min_serving_release}\n"
+        f"models.config: {result.models_config}\n"
+    )
+
+
+def _export_task_tflite(model_dir: str, warmup) -> None:
     from bert_tf.export import (
+        task_serving,
+    )  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import tflite  # pylint: disable=g-import-not-at-top
+
+    convert_task = getattr(tflite, "convert_task", None)
+    if convert_task is None:
+        # TODO(lead): bert_tf.export.tflite.convert_task (task models as
+        # TFLite) is in progress; this branch calls it once it lands.
+        raise ValueError(
+            "--format=tflite for fine-tuned models needs "
+            "bert_tf.export.tflite.convert_task, which this installation "
+            "lacks"
+        )
+    name = FLAGS.name or os.path.basename(os.path.normpath(model_dir))
+    path = FLAGS.export_path or os.path.join(FLAGS.export_dir, f"{name}.tflite")
+    if os.path.exists(path) and not FLAGS.overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    module = task_serving.build_serving_module(model_dir)
+    texts = None
+    if warmup is not None:
+        texts = [row[0] if len(row) == 1 else row for row in warmup]
+    model = convert_task(
+        module,
+        quantization=FLAGS.quantization,
+        representative_texts=texts,
+    )
+    _write_file(path, model, FLAGS.overwrite)
+    sys.stdout.write(f"wrote {path} ({len(model)} bytes)\n")
+
+
+def _export_preprocessing() -> None:
+    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
         preprocessing,
         tflite,
-    )  # pylint: disable=g-import-not-at-top
+    )
     from bert_tf.text import (
         BertTokenizer,
     )  # pylint: disable=g-import-not-at-top
 
-    if len(argv) > 1:
-        raise ValueError(f"unexpected arguments: {argv[1:]}")
+    missing = [
+        f"--{n}"
+        for n in ("do_lower_case", "export_path")
+        if getattr(FLAGS, n) is None
+    ]
+    if missing:
+        raise ValueError(
+            f"exporting the preprocessing model from --vocab_file also needs "
+            f"{' and '.join(missing)}"
+        )
+    seq_length = FLAGS.max_seq_length or 128
     tokenizer = BertTokenizer(FLAGS.vocab_file, lower_case=FLAGS.do_lower_case)
     if FLAGS.format == "saved_model":
         audit = preprocessing.export_preprocessing(
             FLAGS.export_path,
             tokenizer,
-            seq_length=FLAGS.max_seq_length,
+            seq_length=seq_length,
             truncator=FLAGS.truncator,
             overwrite=FLAGS.overwrite,
         )
@@ -64,12 +237,27 @@ def main(argv):
                 f"{FLAGS.export_path} exists; pass --overwrite to replace it"
             )
         model = tflite.convert_preprocessing(
-            tokenizer,
-            seq_length=FLAGS.max_seq_length,
-            truncator=FLAGS.truncator,
+            tokenizer, seq_length=seq_length, truncator=FLAGS.truncator
         )
-        tmp = FLAGS.export_path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(model)
-        os.replace(tmp, FLAGS.export_path)
+        _write_file(FLAGS.export_path, model, FLAGS.overwrite)
     sys.stdout.write(f"wrote {FLAGS.export_path}\n")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ValueError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.model_dir and FLAGS.vocab_file:
+        raise ValueError(
+            "pass either --model_dir (a fine-tuned model) or --vocab_file "
+            "(the preprocessing model), not both"
+        )
+    if FLAGS.model_dir:
+        _export_task()
+    elif FLAGS.vocab_file:
+        _export_preprocessing()
+    else:
+        raise ValueError(
+            "nothing to export: pass --model_dir=<fine-tuned model folder>, "
+            "or --vocab_file, --do_lower_case and --export_path for the "
+            "preprocessing model"
+        )

@@ -1,0 +1,740 @@
+"""TF Serving layout: versioned SavedModels, `models.config`, warm-up requests.
+
+`export_for_serving` turns a fine-tuned model folder (or any serving module
+with `signatures()`) into what `tensorflow_model_server` loads:
+
+    savedmodels/                     <- base_dir (--model_config_file lives here)
+      models.config                  <- ModelServerConfig text proto, all models
+      sst/                           <- one model (its base_path)
+        1/                           <- integer versions; the newest is served
+          saved_model.pb  variables/  assets/vocab.txt
+          assets.extra/tf_serving_warmup_requests
+
+- A version is written to a hidden temporary folder beside the versions and
+  renamed into place when complete: the server never sees a half-written
+  version (it only watches integer-named folders), and a failed export leaves
+  every existing version as it was. An existing version is only replaced
+  with `overwrite=True`.
+- `assets.extra/tf_serving_warmup_requests` is a TFRecord file of
+  `PredictionLog` records (one `PredictRequest` on `serving_default` per
+  example, plus one request with all of them as a batch), which the server
+  replays when it loads the version ("SavedModel Warmup", TF Serving docs:
+  at most 1000 records).
+- `models.config` lists every model folder under `base_dir` that holds a
+  version; `base_path` is the path the *server* sees: by default
+  `/models/<name>`, the `tensorflow/serving` image's convention (mount
+  `base_dir` at `/models`); `serving_base_path=None` writes this machine's
+  absolute paths, for a server on the same machine. The text is checked by
+  parsing it into `tensorflow_serving.config.ModelServerConfig`.
+
+Which TF Serving release can run the export (`min_serving_release`): the
+stock server links core TensorFlow plus one TF-Text release, pinned in
+tensorflow_serving/workspace.bzl (`org_tensorflow_text`), not always of its
+own minor version. What was found:
+
+- TF-Text releases that introduced the ops (TF-Text release notes):
+  `FastWordpieceTokenize*` before 2.8 (2.8.1 already extends it),
+  `FastBertNormalize` 2.9 ("New FastBertNormalizer"), `ByteSplit` 2.10
+  ("New ByteSplitter"); op names in the `TFText>` namespace (e.g.
+  `TFText>RoundRobinTrim`) came with 2.16 (tensorflow/serving#4057: models of
+  TF-Text >= 2.16.1 fail on servers that link 2.12.1).
+- TF-Text linked by the server: 2.10 lacked `FastBertNormalize`
+  (tensorflow/serving#2064); 2.12 to 2.18 link TF-Text 2.12.1
+  (tensorflow/serving#4057); the 2.20 workspace pins TF-Text 2.20.0.
+
+Decision: the minimum is the later of (a) the first server release whose
+TF-Text has every TF-Text op used and (b) the TensorFlow minor version that
+wrote the graph. (b) because TensorFlow only promises that newer runtimes
+read older graphs: a graph written by TF 2.20 may carry op attributes or
+function features an older server rejects. For today's exports both give
+2.20 or (a) is older; the report keeps both figures.
+
+Dimension legend: B = batch (examples in a warm-up request).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.export import op_audit
+
+__all__ = [
+    "ExportResult",
+    "MODELS_CONFIG",
+    "WARMUP_FILE",
+    "default_warmup_inputs",
+    "export_for_serving",
+    "list_models",
+    "list_versions",
+    "min_serving_release",
+    "models_config_text",
+    "read_warmup_requests",
+    "signature_input_names",
+    "track_backing_variables",
+    "write_models_config",
+    "warmup_examples",
+    "write_warmup_requests",
+]
+
+MODELS_CONFIG = "models.config"
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+SIGNATURE = "serving_default"
+# TF Serving replays at most this many warm-up records.
+MAX_WARMUP_RECORDS = 1000
+DEFAULT_SERVING_BASE_PATH = "/models"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# First TF-Text release with each op (see the module docstring for sources).
+_TF_TEXT_OP_SINCE = {
+    "FastWordpieceTokenize": (2, 8),
+    "FastWordpieceTokenizeWithOffsets": (2, 8),
+    "FastWordpieceDetokenize": (2, 8),
+    "FastBertNormalize": (2, 9),
+    "ByteSplit": (2, 10),
+    "ByteSplitByOffsets": (2, 10),
+}
+# Ops in this namespace exist from TF-Text 2.16 on.
+_NAMESPACED_SINCE = (2, 16)
+# (first TF Serving release, the TF-Text release it links), ascending.
+_SERVING_TF_TEXT = (((2, 12), (2, 12)), ((2, 20), (2, 20)))
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """What `export_for_serving` wrote.
+
+    Attributes:
+      path: the version folder (`<base_dir>/<name>/<version>`).
+      name: the model name (its folder under `base_dir`, and the name in
+        `models.config`, REST URLs and gRPC `model_spec.name`).
+      version: the integer version.
+      audit: the op audit, `{"core": [...], "tf_text": [...]}`.
+      min_serving_release: the oldest `tensorflow_model_server` release that
+        can run the export, e.g. `"2.20"` (see the module docstring).
+      serving_release_report: the figures behind it (per op TF-Text release,
+        server release for the TF-Text ops alone, TF that wrote the graph).
+      warmup_records: how many `PredictionLog` records were written.
+      models_config: the path of the (re)written `models.config`.
+    """
+
+    path: str
+    name: str
+    version: int
+    audit: Dict[str, List[str]]
+    min_serving_release: str
+    serving_release_report: Dict[str, object]
+    warmup_records: int
+    models_config: str
+
+
+# ---------------------------------------------------------------------------
+# Versions and models.config.
+
+
+def list_versions(model_root: str) -> List[int]:
+    """The integer versions under a model folder, ascending (TF Serving's view).
+
+    Only folders whose name is a non-negative integer count, as for the
+    server's file-system source; hidden temporary folders do not.
+    """
+    if not os.path.isdir(model_root):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(model_root)
+        if entry.isdigit() and os.path.isdir(os.path.join(model_root, entry))
+    )
+
+
+def list_models(base_dir: str) -> List[str]:
+    """Model folders under `base_dir` holding at least one SavedModel version."""
+    if not os.path.isdir(base_dir):
+        return []
+    names = []
+    for entry in sorted(os.listdir(base_dir)):
+        root = os.path.join(base_dir, entry)
+        if entry.startswith(".") or not os.path.isdir(root):
+            continue
+        if any(
+            os.path.exists(os.path.join(root, str(v), "saved_model.pb"))
+            for v in list_versions(root)
+        ):
+            names.append(entry)
+    return names
+
+
+def _base_path(
+    base_dir: str, name: str, serving_base_path: Optional[str]
+) -> str:
+    if serving_base_path is None:
+        return os.path.join(os.path.abspath(base_dir), name)
+    return serving_base_path.rstrip("/") + "/" + name
+
+
+def models_config_text(
+    base_dir: str,
+    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+    names: Optional[Sequence[str]] = None,
+) -> str:
+    """The `models.config` text for the models under `base_dir`.
+
+    Args:
+      base_dir: the folder of model folders.
+      serving_base_path: where the server sees `base_dir` (`/models` in the
+        `tensorflow/serving` image); None for this machine's absolute path.
+      names: the models to list; None lists `list_models(base_dir)`.
+
+    Returns:
+      A `ModelServerConfig` text proto, validated by parsing it.
+    """
+    names = list_models(base_dir) if names is None else list(names)
+    lines = ["model_config_list {"]
+    for name in names:
+        base_path = _base_path(base_dir, name, serving_base_path)
+        lines += [
+            "  config {",
+            f"    name: {_quote(name)}",
+            f"    base_path: {_quote(base_path)}",
+            '    model_platform: "tensorflow"',
+            "  }",
+        ]
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    parsed = parse_models_config(text)
+    got = [c.name for c in parsed.model_config_list.config]
+    if got != names:  # pragma: no cover - a quoting bug would show here
+        raise ValueError(f"models.config lists {got}, expected {names}")
+    return text
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_models_config(text: str):
+    """Parses `models.config` text into a `ModelServerConfig` proto.
+
+    Raises:
+      ValueError: the text is not a valid `ModelServerConfig`.
+    """
+    from google.protobuf import (
+        text_format,
+    )  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.config import (  # pylint: disable=g-import-not-at-top
+        model_server_config_pb2,
+    )
+
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise ValueError(f"invalid models.config: {e}") from None
+    return config
+
+
+def write_models_config(
+    base_dir: str,
+    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+) -> str:
+    """(Re)writes `<base_dir>/models.config` listing every model; returns its path.
+
+    Written to a temporary file and renamed, so a reader never sees half of it.
+    """
+    text = models_config_text(base_dir, serving_base_path)
+    path = os.path.join(base_dir, MODELS_CONFIG)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MODELS_CONFIG}.", dir=base_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Warm-up requests.
+
+_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "John Smith lives in Paris and works at Acme Corp.",
+    "Was the film any good? I did not think so.",
+    "Straße, naïve café: 日本語のテキストも。",
+)
+_PAIRS = (
+    ("Where does John Smith live?", "John Smith lives in Paris."),
+    ("The film was great.", "The movie was awful."),
+    ("A man is playing a guitar.", "Someone plays an instrument."),
+)
+_QUESTIONS = (
+    (
+        "Where does John Smith live?",
+        "John Smith was born in London in 1990. He now lives in Paris, the "
+        "capital of France, and works at Acme Corp.",
+    ),
+    (
+        "When was John born?",
+        "John Smith was born in London in 1990.",
+    ),
+    ("What colour is the fox?", "The quick brown fox jumps over the lazy dog."),
+)
+_MASKED = (
+    "Paris is the [MASK] of France.",
+    "The quick brown [MASK] jumps over the lazy dog.",
+    "John [MASK] in London.",
+)
+
+
+def signature_input_names(module: tf.Module) -> List[str]:
+    """Input names of the module's `serving_default`, in argument order."""
+    function = module.signatures()[SIGNATURE]
+    specs = tf.nest.flatten(function.structured_input_signature)
+    return [spec.name for spec in specs]
+
+
+def default_warmup_inputs(module: tf.Module) -> List[Dict[str, str]]:
+    """A few real requests fitting the module's inputs and task.
+
+    Pairs for `text_a`/`text_b`, question and context for `question`/`context`,
+    sentences with `[MASK]` for a fill-mask module, plain sentences otherwise.
+    """
+    names = signature_input_names(module)
+    task = str(getattr(module, "task", "") or "")
+    if names == ["question", "context"]:
+        rows = _QUESTIONS
+    elif len(names) == 2:
+        rows = _PAIRS
+    elif "mask" in task.lower():
+        rows = [(s,) for s in _MASKED]
+    else:
+        rows = [(s,) for s in _SENTENCES]
+        if len(names) > 1:
+            rows = [tuple(s for _ in names) for s, in rows]
+    return [dict(zip(names, row)) for row in rows]
+
+
+def _normalize_warmup_inputs(
+    module: tf.Module,
+    warmup_inputs: Sequence[Union[str, Sequence[str], Mapping[str, str]]],
+) -> List[Dict[str, str]]:
+    """Warm-up examples as `{input name: text}`; clear errors for bad ones."""
+    names = signature_input_names(module)
+    examples = []
+    for i, item in enumerate(warmup_inputs):
+        if isinstance(item, (str, bytes)) or not isinstance(
+            item, (Mapping, Sequence)
+        ):
+            item = (item,)  # One input; its type is checked below.
+        if isinstance(item, Mapping):
+            keys = sorted(item)
+            if keys != sorted(names):
+                raise ValueError(
+                    f"warm-up example {i}: inputs {keys}, but serving_default "
+                    f"takes {names}"
+                )
+            row = [item[n] for n in names]
+        else:
+            row = list(item)
+            if len(row) != len(names):
+                raise ValueError(
+                    f"warm-up example {i}: {len(row)} field(s) {row!r}, but "
+                    f"serving_default takes {len(names)}: {names}"
+                )
+        for name, value in zip(names, row):
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"warm-up example {i}: input {name!r} must be a string, "
+                    f"got {type(value).__name__} {value!r}"
+                )
+        examples.append(dict(zip(names, row)))
+    if not examples:
+        raise ValueError("no warm-up examples given")
+    if len(examples) + 1 > MAX_WARMUP_RECORDS:
+        raise ValueError(
+            f"{len(examples)} warm-up examples: TF Serving replays at most "
+            f"{MAX_WARMUP_RECORDS} records (one per example plus one batch)"
+        )
+    return examples
+
+
+def _warmup_requests(
+    examples: Sequence[Mapping[str, str]], model_name: str
+) -> List[object]:
+    """PredictionLogs: one request per example, then one of all of them."""
+    from tensorflow_serving.apis import (  # pylint: disable=g-import-not-at-top
+        predict_pb2,
+        prediction_log_pb2,
+    )
+
+    batches = [[e] for e in examples]
+    if len(examples) > 1:
+        batches.append(list(examples))
+    logs = []
+    for batch in batches:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model_name
+        request.model_spec.signature_name = SIGNATURE
+        for name in batch[0]:
+            values = np.array([e[name].encode("utf-8") for e in batch], object)
+            request.inputs[name].CopyFrom(  # [B] tf.string
+                tf.make_tensor_proto(values, dtype=tf.string)
+            )
+        logs.append(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+        )
+    return logs
+
+
+def write_warmup_requests(
+    export_dir: str,
+    module: tf.Module,
+    model_name: str,
+    warmup_inputs: Optional[Sequence] = None,
+) -> int:
+    """Writes `assets.extra/tf_serving_warmup_requests` into a SavedModel folder.
+
+    The examples are run through the module first, so a request the model
+    cannot answer fails here, not at the server's load.
+
+    Args:
+      export_dir: the SavedModel folder.
+      module: its serving module (for the input names and the check run).
+      model_name: written into each request's `model_spec.name`.
+      warmup_inputs: texts (one input), tuples in input order, or dicts by
+        input name; None uses `default_warmup_inputs(module)`.
+
+    Returns:
+      The number of records written.
+    """
+    examples = warmup_examples(module, warmup_inputs)
+    logs = _warmup_requests(examples, model_name)
+    directory = os.path.join(export_dir, WARMUP_DIR)
+    os.makedirs(directory, exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return len(logs)
+
+
+def warmup_examples(
+    module: tf.Module, warmup_inputs: Optional[Sequence] = None
+) -> List[Dict[str, str]]:
+    """Checked warm-up examples `{input name: text}` that the module answers.
+
+    Raises:
+      ValueError: an example does not fit the inputs, there are too many, or
+        `serving_default` fails on them (the TF error message is kept).
+    """
+    if warmup_inputs is None:
+        examples = default_warmup_inputs(module)
+    else:
+        examples = _normalize_warmup_inputs(module, warmup_inputs)
+    function = module.signatures()[SIGNATURE]
+    names = signature_input_names(module)
+    try:
+        function(
+            **{
+                n: tf.constant([e[n] for e in examples], tf.string)
+                for n in names
+            }
+        )
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+        message = getattr(e, "message", None) or str(e)
+        raise ValueError(
+            f"the warm-up examples fail on serving_default: {message}"
+        ) from None
+    return examples
+
+
+def read_warmup_requests(
+    export_dir: str,
+) -> List[Tuple[str, Dict[str, np.ndarray]]]:
+    """The warm-up requests of a SavedModel folder.
+
+    Returns:
+      `(signature_name, {input name: numpy array})` per record (strings as
+      `bytes` objects).
+    """
+    from tensorflow_serving.apis import (  # pylint: disable=g-import-not-at-top
+        prediction_log_pb2,
+    )
+
+    path = os.path.join(export_dir, WARMUP_DIR, WARMUP_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no warm-up requests in {export_dir}")
+    requests = []
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        requests.append((request.model_spec.signature_name, inputs))
+    return requests
+
+
+# ---------------------------------------------------------------------------
+# Serving release.
+
+
+def _release(version: Tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _minor(version_string: str) -> Tuple[int, int]:
+    major, minor = version_string.split(".")[:2]
+    return int(major), int(re.match(r"\d+", minor).group())
+
+
+def min_serving_release(
+    audit: Mapping[str, Sequence[str]],
+) -> Dict[str, object]:
+    """The oldest `tensorflow_model_server` that can run an audited export.
+
+    Args:
+      audit: `op_audit.audit_saved_model`'s result.
+
+    Returns:
+      `{"min_serving_release": "2.20", "tf_text_ops": {op: first TF-Text
+      release}, "serving_release_for_tf_text_ops": ..., "written_by_tf": ...}`.
+      An op this table does not know counts as new in the installed TF-Text.
+    """
+    import tensorflow_text  # pylint: disable=g-import-not-at-top
+
+    installed_text = _minor(tensorflow_text.__version__)
+    writer = _minor(tf.__version__)
+    per_op = {}
+    for op in audit.get("tf_text", ()):
+        if op in _TF_TEXT_OP_SINCE:
+            per_op[op] = _TF_TEXT_OP_SINCE[op]
+        elif op.startswith("TFText>"):
+            per_op[op] = _NAMESPACED_SINCE
+        else:
+            per_op[op] = installed_text
+    needed_text = max(per_op.values(), default=(0, 0))
+    for_ops = None
+    for serving, linked_text in _SERVING_TF_TEXT:
+        if linked_text >= needed_text:
+            for_ops = serving
+            break
+    if for_ops is None:  # Newer than any server we know of.
+        for_ops = needed_text
+    minimum = max(for_ops, writer)
+    return {
+        "min_serving_release": _release(minimum),
+        "tf_text_ops": {op: _release(v) for op, v in sorted(per_op.items())},
+        "serving_release_for_tf_text_ops": _release(for_ops),
+        "written_by_tf": _release(writer),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Export.
+
+
+def track_backing_variables(module: tf.Module) -> int:
+    """Makes a module's Keras models restorable by TF Serving's TF1 loader.
+
+    A Keras 3 model kept as a tracked attribute of a `tf.Module` is saved as
+    Keras variables whose checkpoint entries restore into *copies*, while the
+    serving functions read the backing `tf.Variable`s, which the TF1 loader
+    (`tf.compat.v1.saved_model.loader.load`, TF Serving's C++ path) then
+    leaves uninitialized: "Could not find variable logits/bias"
+    (tensorflow/tensorflow#72963, keras-team/keras#20095). `tf.saved_model.load`
+    hides the problem. Tracking the backing `tf.Variable`s instead of the
+    model fixes it without storing the weights twice, and leaves the
+    model's optimizer out of the export.
+
+    Idempotent; the module keeps its attributes for Python use.
+
+    Returns:
+      How many variables the module now tracks this way.
+    """
+    import keras  # pylint: disable=g-import-not-at-top
+
+    variables = list(getattr(module, "keras_variables", None) or [])
+    for attr, value in list(vars(module).items()):
+        if attr.startswith("_") or not isinstance(value, keras.layers.Layer):
+            continue
+        delattr(module, attr)  # Drops the tracking dependency too.
+        object.__setattr__(module, attr, value)  # Untracked Python attribute.
+        variables += [v.value for v in value.variables]
+    if variables:
+        seen = {}
+        for v in variables:
+            seen.setdefault(id(v), v)
+        module.keras_variables = list(seen.values())
+    return len(variables)
+
+
+def _check_name(name: str) -> str:
+    if not name or not _NAME.match(name) or name == "recipes":
+        raise ValueError(
+            f"model name {name!r}: use letters, digits, '_', '-', '.' (not "
+            "starting with '.' or '-'; 'recipes' is reserved)"
+        )
+    return name
+
+
+def export_for_serving(
+    module_or_model_dir: Union[str, tf.Module],
+    base_dir: str = "savedmodels",
+    name: Optional[str] = None,
+    version: Optional[int] = None,
+    overwrite: bool = False,
+    warmup_inputs: Optional[Sequence] = None,
+    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+) -> ExportResult:
+    """Exports a model as `<base_dir>/<name>/<version>` for TF Serving.
+
+    Args:
+      module_or_model_dir: a fine-tuned model folder (`model.keras`,
+        `vocab.txt`, `task.json`), or a serving module with `signatures()`
+        (a `TaskServingModule` or `PreprocessingModule`).
+      base_dir: the folder of model folders (`models.config` is written here).
+      name: the model name; default: the model folder's name, or the
+        module's `task`.
+      version: the integer version; None takes the next free one (1 for a
+        new model).
+      overwrite: replace an existing version; without it an existing version
+        is an error and nothing is written.
+      warmup_inputs: example requests (texts, tuples in input order, or
+        dicts by input name); None uses a few built-in ones fitting the inputs.
+      serving_base_path: the folder where the server sees `base_dir`, for
+        `models.config`; None writes this machine's absolute path.
+
+    Returns:
+      An `ExportResult`.
+
+    Raises:
+      FileNotFoundError: the model folder or one of its files is missing.
+      FileExistsError: the version exists and `overwrite` is False.
+      ValueError: a bad name, version or warm-up example, a folder that is
+        not a fine-tuned model, or an op outside core TF and TF-Text.
+
+    Example:
+    >>> import tempfile
+    >>> from bert_tf.text import BertTokenizer
+    >>> from bert_tf.export.preprocessing import PreprocessingModule
+    >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"],
+    ...                     lower_case=True)
+    >>> base = tempfile.mkdtemp()
+    >>> r = export_for_serving(PreprocessingModule(tok, 8), base, name="pre")
+    >>> r.version, r.warmup_records, list_models(base)
+    (1, 5, ['pre'])
+    """
+    from bert_tf.export import (
+        task_serving,
+    )  # pylint: disable=g-import-not-at-top
+
+    if isinstance(module_or_model_dir, (str, os.PathLike)):
+        model_dir = os.fspath(module_or_model_dir)
+        if not os.path.isdir(model_dir):
+            raise FileNotFoundError(f"model folder not found: {model_dir!r}")
+        default_name = os.path.basename(os.path.normpath(model_dir))
+        module = None
+    else:
+        model_dir = None
+        module = module_or_model_dir
+        default_name = str(getattr(module, "task", "") or "")
+        if not default_name and name is None:
+            raise ValueError("pass `name` for a module without a `task`")
+    name = _check_name(name if name is not None else default_name)
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(
+            version, (int, np.integer)
+        ):
+            raise ValueError(f"version must be an integer, got {version!r}")
+        if version < 0:
+            raise ValueError(f"version must be >= 0, got {version}")
+        version = int(version)
+    model_root = os.path.join(base_dir, name)
+    if version is not None and not overwrite:
+        _refuse_existing(model_root, version)
+    if module is None:
+        module = task_serving.build_serving_module(model_dir)
+    # Checked before the (slow) save, so bad examples fail fast.
+    examples = warmup_examples(module, warmup_inputs)
+    track_backing_variables(module)
+    created_root = not os.path.isdir(model_root)
+    os.makedirs(model_root, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=model_root)
+    try:
+        staged = os.path.join(staging, "saved_model")
+        audit = task_serving.save_serving_module(module, staged)
+        records = write_warmup_requests(staged, module, name, examples)
+        if version is None:
+            versions = list_versions(model_root)
+            version = versions[-1] + 1 if versions else 1
+        target = os.path.join(model_root, str(version))
+        _move_into_place(staged, target, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_root and not os.listdir(model_root):
+            os.rmdir(model_root)  # A failed first export leaves no trace.
+    report = min_serving_release(audit)
+    config_path = write_models_config(base_dir, serving_base_path)
+    logging.info(
+        "exported %s version %d to %s (TF-Text ops %s; TF Serving >= %s)",
+        name,
+        version,
+        target,
+        audit["tf_text"],
+        report["min_serving_release"],
+    )
+    return ExportResult(
+        path=target,
+        name=name,
+        version=version,
+        audit=audit,
+        min_serving_release=str(report["min_serving_release"]),
+        serving_release_report=report,
+        warmup_records=records,
+        models_config=config_path,
+    )
+
+
+def _refuse_existing(model_root: str, version: int) -> None:
+    target = os.path.join(model_root, str(version))
+    if os.path.exists(target):
+        raise FileExistsError(
+            f"{target} exists (versions {list_versions(model_root)}); pass "
+            "overwrite=True (--overwrite) to replace it, or leave the version "
+            "out to take the next one"
+        )
+
+
+def _move_into_place(staged: str, target: str, overwrite: bool) -> None:
+    """Renames the finished version in; keeps the old one until that worked."""
+    parent = os.path.dirname(target)
+    old = None
+    if os.path.exists(target):
+        if not overwrite:
+            _refuse_existing(parent, int(os.path.basename(target)))
+        old = tempfile.mkdtemp(prefix=".replaced-", dir=parent)
+        os.rmdir(old)
+        os.rename(target, old)
+    try:
+        os.rename(staged, target)
+    except OSError as e:
+        if old is not None:
+            os.rename(old, target)
+        if os.path.exists(target):
+            # Another export took this version meanwhile.
+            raise FileExistsError(f"{target} appeared during the export") from e
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
