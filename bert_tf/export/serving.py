@@ -567,7 +567,7 @@ def track_backing_variables(module: tf.Module) -> int:
 
     variables = list(getattr(module, "keras_variables", None) or [])
     for attr, value in list(vars(module).items()):
-        if attr.startswith("_") or not isinstance(value, keras.layers.Layer):
+        if not isinstance(value, keras.layers.Layer):
             continue
         delattr(module, attr)  # Drops the tracking dependency too.
         object.__setattr__(module, attr, value)  # Untracked Python attribute.
