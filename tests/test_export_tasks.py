@@ -236,7 +236,7 @@ def test_regressor_folder_single_text(tmp_path, tokenizer):
     np.testing.assert_allclose(out["predictions"], expected, atol=1e-5)
 
 
-def test_build_rejects_unknown_task_and_bad_labels(tmp_path):
+def test_build_rejects_unknown_task_and_bad_labels(tmp_path, tokenizer):
     folder = str(tmp_path / "m")
     os.makedirs(folder)
     with open(os.path.join(folder, "task.json"), "w") as f:
@@ -246,7 +246,7 @@ def test_build_rejects_unknown_task_and_bad_labels(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         task_serving.build_serving_module(str(tmp_path / "nowhere"))
     model = BertTokenClassifier(_encoder(), num_classes=2)
-    tok = _tokenizer(str(tmp_path))
+    tok = tokenizer
     with pytest.raises(ValueError, match="IOB2.*'PER'"):
         task_serving.TokenClassifierServing(model, tok, SEQ, ["O", "PER"])
     with pytest.raises(ValueError, match="3 labels"):
@@ -423,16 +423,38 @@ def test_ner_reexport_of_loaded_savedmodel(ner_export):
         np.testing.assert_array_equal(first[key], second[key])
     assert set(reloaded.signatures) == set(loaded.signatures)
     _assert_asset(again)
-    # An existing folder is kept unless overwrite=True.
-    before = sorted(os.listdir(again))
+
+
+class _Upper(tf.Module):
+    """A cheap module with `signatures()`, for the folder-swap rules."""
+
+    def __init__(self, suffix):
+        super().__init__()
+        self.suffix = suffix
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve(self, text):
+        return {"out": tf.strings.join([tf.strings.upper(text), self.suffix])}
+
+    def signatures(self):
+        return {"serving_default": self.serve.get_concrete_function()}
+
+
+def test_save_keeps_an_existing_folder_unless_overwrite(tmp_path):
+    target = str(tmp_path / "model" / "1")
+    audit = task_serving.save_serving_module(_Upper("!"), target)
+    assert audit["tf_text"] == [] and "StringUpper" in audit["core"]
+    before = sorted(os.listdir(target))
     with pytest.raises(FileExistsError, match="overwrite"):
-        task_serving.save_serving_module(loaded, again)
-    assert sorted(os.listdir(again)) == before
-    task_serving.save_serving_module(reloaded, again, overwrite=True)
-    assert sorted(os.listdir(again)) == before
-    assert not [
-        n for n in os.listdir(ner_export["root"]) if n.startswith(".again")
-    ]
+        task_serving.save_serving_module(_Upper("?"), target)
+    assert sorted(os.listdir(target)) == before
+    task_serving.save_serving_module(_Upper("?"), target, overwrite=True)
+    out = tf.saved_model.load(target).signatures["serving_default"](
+        tf.constant(["a"])
+    )
+    assert out["out"].numpy().tolist() == [b"A?"]
+    # Nothing is left beside the target (no temporary or old folders).
+    assert os.listdir(tmp_path / "model") == ["1"]
 
 
 class _Lookup(keras.layers.Layer):
@@ -628,7 +650,7 @@ def test_fill_mask_matches_keras(fill_mask_export, tokenizer):
         "no mask here",
         "José[MASK]Zürich [mask] [MASK][MASK]",
         "[MASK]",
-        "the dog " * 6 + "[MASK] [MASK]",  # The 2nd [MASK] is cut off.
+        "the dog " * 6 + "the [MASK] [MASK]",  # The 2nd [MASK] is cut off.
     ]
     out = e["loaded"].signatures["serving_default"](text=tf.constant(texts))
     out = {k: v.numpy() for k, v in out.items()}
