@@ -1,10 +1,29 @@
-"""The quickstart's task (split by module) and its masked-LM pre-training."""
+"""The quickstart: its task (split by module), its pre-training corpus and
+pre-training through the project's pipeline, and the command end to end."""
 
+import json
+import os
+import subprocess
+import sys
+
+import keras
 import numpy as np
+import tensorflow as tf
 
 import tasks_testing as tt
 from bert_tf.cli import quickstart
+from bert_tf.data import pretraining as data_lib
 from bert_tf.data import stdlib_corpus
+from bert_tf.encoder import BertEncoder
+
+TINY = dict(
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=32,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 
 def test_task_is_split_by_module():
@@ -24,13 +43,151 @@ def test_task_is_split_by_module():
     assert quickstart.make_task(docs, 4)[3] == test
 
 
-def test_pretrain_mlm_updates_the_encoder(tmp_path):
-    encoder = tt.tiny_encoder()
-    tokenizer = tt.tokenizer(str(tmp_path))
-    before = encoder.word_embeddings.embeddings.numpy().copy()
-    texts = ["the quick brown fox jumped over the lazy dog",
-             "john lives in paris", "a good film", "the dog was born"] * 4
-    losses = quickstart.pretrain_mlm(encoder, tokenizer, texts, steps=4,
-                                     batch_size=4, seq_length=16, verbose=0)
-    assert len(losses) == 4 and np.all(np.isfinite(losses))
-    assert not np.allclose(before, encoder.word_embeddings.embeddings.numpy())
+def _docs():
+    D = stdlib_corpus.Docstring
+    return [
+        D("pkg.a", "pkg", "", "The dog ran.\n\nThe fox jumped over it."),
+        D("pkg.b", "pkg", "f", "John lives in Paris."),
+        D("pkg.a", "pkg", "g", "A good film.\nVery good."),
+        D("pkg.c", "pkg", "", "Held out: never pre-trained on."),
+    ]
+
+
+def test_pretraining_corpus_is_read_by_the_pipeline(tmp_path):
+    path = str(tmp_path / "corpus" / "corpus.txt")
+    info = quickstart.write_pretraining_corpus(
+        _docs(), path, exclude_modules=["pkg.c"]
+    )
+    assert info == {"path": path, "documents": 2, "lines": 5}
+    # The pipeline's own reader sees one document per module, a sentence per
+    # non-empty docstring line, in source order.
+    docs = data_lib.read_documents(path, "sentences", shuffle=False)
+    got = [
+        [s.decode() for s in d["sentences"]]
+        for d in docs.as_numpy_iterator()
+    ]
+    assert got == [
+        [
+            "The dog ran.",
+            "The fox jumped over it.",
+            "A good film.",
+            "Very good.",
+        ],
+        ["John lives in Paris."],
+    ]
+    assert "Held out" not in open(path).read()
+
+
+def _encoder_weights(encoder):
+    return [w.copy() for w in encoder.get_weights()]
+
+
+def test_pretrain_runs_the_project_pipeline_and_resumes(tmp_path):
+    vocab_file = tt.write_vocab(str(tmp_path))
+    text = (
+        "the quick brown fox jumped over the lazy dog.\n"
+        "john lives in paris.\nthe dog was born in london.\n\n"
+        "a good film.\nthe movie was very bad.\nwhat a great film.\n\n"
+    ) * 4
+    corpus = tt.write(str(tmp_path), "corpus.txt", text)
+    config = quickstart.small_bert_config(len(tt.VOCAB), 16, **TINY)
+    out = str(tmp_path / "pretraining")
+    kwargs = dict(
+        train_batch_size=4, max_seq_length=16, learning_rate=1e-2, seed=1
+    )
+    encoder, history = quickstart.pretrain(
+        corpus, vocab_file, out, config, 4, verbose=0, **kwargs
+    )
+    # Both pre-training losses were trained, through run_pretraining's
+    # checkpoints and exports.
+    assert len(history["mlm_logits_loss"]) == 4
+    assert np.all(np.isfinite(history["nsp_logits_loss"]))
+    assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
+    assert os.path.isfile(
+        os.path.join(out, "export", "huggingface", "model.safetensors")
+    )
+    trained = _encoder_weights(encoder)
+    # run_pretraining seeds the initial weights with `seed`: the same seed
+    # here gives the untrained encoder, which training moved away from.
+    keras.utils.set_random_seed(1)
+    initial = BertEncoder.from_bert_config(config)
+    assert not np.allclose(
+        encoder.word_embeddings.embeddings.numpy(),
+        initial.word_embeddings.embeddings.numpy(),
+    )
+    # The same settings again: nothing left to train, the same weights.
+    again, history = quickstart.pretrain(
+        corpus, vocab_file, out, config, 4, verbose=0, **kwargs
+    )
+    assert history == {}
+    for a, b in zip(trained, _encoder_weights(again)):
+        np.testing.assert_array_equal(a, b)
+    # Other settings: the old checkpoints are cleared, training starts over.
+    _, history = quickstart.pretrain(
+        corpus, vocab_file, out, config, 2, verbose=0, **kwargs
+    )
+    assert len(history["mlm_logits_loss"]) == 2
+    with open(os.path.join(out, "quickstart_settings.json")) as f:
+        assert json.load(f)["num_train_steps"] == 2
+
+
+# The command on a slice of the standard library, with tiny settings.
+_RUN = """
+import sys
+from bert_tf import cli
+from bert_tf.data import stdlib_corpus
+from bert_tf.encoder import BertEncoder
+docs = stdlib_corpus.docstrings()
+stdlib_corpus.docstrings = lambda root=None: docs[::10]
+cli.run(["bert_tf"] + sys.argv[1:])
+"""
+
+
+def test_quickstart_command_end_to_end(tmp_path):
+    out = tmp_path / "qs"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+    args = [
+        "--output_dir=" + str(out),
+        "--num_packages=3",
+        "--vocab_size=600",
+        "--pretrain_steps=4",
+        "--num_train_epochs=1",
+        "--train_batch_size=16",
+        "--max_seq_length=32",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN] + args,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout
+    for stage in range(1, 8):
+        assert f"{stage}/7 " in log
+    assert "masked-LM accuracy" in log and "TF-IDF + logistic" in log
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert len(results["packages"]) == 3
+    for path in (
+        "pretraining/export/huggingface/model.safetensors",
+        "classifier/model.keras",
+        "savedmodels/quickstart/1/saved_model.pb",
+        "test_predictions.jsonl",
+    ):
+        assert (out / path).is_file(), path
+        assert path.split("/")[0] in log
+    # The SavedModel's labels (tokenization in its graph) equal the Keras
+    # model's on the same held-out docstrings.
+    test = [json.loads(l) for l in (out / "test.jsonl").open()]
+    keras_preds = [
+        json.loads(l)["label"] for l in (out / "test_predictions.jsonl").open()
+    ]
+    served = quickstart.predict_savedmodel(
+        str(out / "savedmodels/quickstart/1"), [r["text"] for r in test]
+    )
+    assert [label for label, _ in served] == keras_preds
+    shown = [l for l in log.splitlines() if l.startswith("  [ok]")]
+    shown += [l for l in log.splitlines() if l.startswith("  [xx]")]
+    assert 1 <= len(shown) <= 5
