@@ -63,8 +63,7 @@ def test_pretraining_corpus_is_read_by_the_pipeline(tmp_path):
     # non-empty docstring line, in source order.
     docs = data_lib.read_documents(path, "sentences", shuffle=False)
     got = [
-        [s.decode() for s in d["sentences"]]
-        for d in docs.as_numpy_iterator()
+        [s.decode() for s in d["sentences"]] for d in docs.as_numpy_iterator()
     ]
     assert got == [
         [
