@@ -214,12 +214,27 @@ def _dense_index(
 
 
 def _gather_padded(values: tf.Tensor, index: tf.Tensor, pad) -> tf.Tensor:
-    """`values[index]`, `pad` where `index` is -1 (any index shape)."""
+    """`values[index]`, `pad` where `index` is -1 (any index shape).
+
+    Numbers only: TFLite cannot concatenate strings; strings are gathered
+    from a constant table that ends with "" (see `_string_table`).
+    """
     n = tf.shape(values)[0]
     padded = tf.concat(
         [values, tf.fill([1], tf.constant(pad, values.dtype))], axis=0
     )  # [N + 1]
     return tf.gather(padded, tf.where(index < 0, n, index))
+
+
+def _string_table(strings: Sequence[str]) -> tf.Tensor:
+    """[n + 1] string constant: `strings` then "" (what id -1 / n reads)."""
+    return tf.constant(list(strings) + [""], tf.string)
+
+
+def _lookup(table: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+    """`table[ids]` of a `_string_table`, "" where `ids` is -1."""
+    n = tf.shape(table)[0] - 1
+    return tf.gather(table, tf.where(ids < 0, n, ids))
 
 
 def _char_offsets(text: tf.Tensor):
@@ -394,14 +409,14 @@ class TokenClassifierServing(TaskServingModule):
         label_ids = tf.where(labelled, tf.gather(best, position), -1)  # [N]
         scores = tf.where(labelled, tf.gather(best_prob, position), 0.0)
 
-        label_names = tf.constant(self.labels, tf.string)  # [C]
-        vocab = tf.constant(self._tokenizer.vocabulary, tf.string)  # [V]
+        label_names = _string_table(self.labels)  # [C + 1]
+        vocab = _string_table(self._tokenizer.vocabulary)  # [V + 1]
         width = _max_row_length(splits)
         index = _dense_index(rows, in_row, batch, width)  # [B, T]
         outputs = {
-            "tokens": _gather_padded(tf.gather(vocab, flat_ids), index, ""),
-            "token_labels": _gather_padded(
-                _gather_padded(label_names, label_ids, ""), index, ""
+            "tokens": _lookup(vocab, _gather_padded(flat_ids, index, -1)),
+            "token_labels": _lookup(
+                label_names, _gather_padded(label_ids, index, -1)
             ),
             "token_label_ids": _gather_padded(label_ids, index, -1),
             "token_scores": _gather_padded(scores, index, 0.0),
@@ -476,21 +491,6 @@ class TokenClassifierServing(TaskServingModule):
             tf.ones_like(entity_rows), entity_rows, batch
         )  # [B]
         entity_splits = tf.concat([[0], tf.cumsum(counts)], axis=0)  # [B + 1]
-        # The op takes int32 offsets and int64 row splits.
-        splits64 = tf.cast(entity_splits, tf.int64)
-        texts = (
-            tf_text.ByteSplitter()
-            .split_by_offsets(
-                text,
-                tf.RaggedTensor.from_row_splits(
-                    tf.cast(byte_begin, tf.int32), splits64, validate=False
-                ),
-                tf.RaggedTensor.from_row_splits(
-                    tf.cast(byte_end, tf.int32), splits64, validate=False
-                ),
-            )
-            .flat_values
-        )  # [E']
         score_sums = tf.concat([[0.0], tf.cumsum(word_scores)], axis=0)
         entity_scores = (
             tf.gather(score_sums, end_words + 1)
@@ -498,17 +498,39 @@ class TokenClassifierServing(TaskServingModule):
         ) / tf.cast(
             end_words - begin_words + 1, tf.float32
         )  # [E']
-        type_names = tf.constant(self.entity_type_names + [""], tf.string)
-        entity_types = tf.gather(type_names, tf.gather(type_, begin_words))
+        entity_types = tf.gather(type_, begin_words)  # [E'] type ids.
 
         num_entities = tf.shape(entity_rows)[0]
         in_row = tf.range(num_entities) - tf.gather(entity_splits, entity_rows)
         index = _dense_index(
             entity_rows, in_row, batch, _max_row_length(entity_splits)
         )  # [B, E]
+        # Texts cut from the input by byte offsets, straight into the padded
+        # [B, E] layout (a padding slot cuts [0, 0): ""). The op takes int32
+        # offsets and int64 row splits.
+        dense_begin = _gather_padded(byte_begin, index, 0)  # [B, E]
+        dense_end = _gather_padded(byte_end, index, 0)  # [B, E]
+        width = tf.shape(index)[1]
+        splits = tf.cast(tf.range(batch + 1) * width, tf.int64)  # [B + 1]
+        texts = tf_text.ByteSplitter().split_by_offsets(
+            text,
+            tf.RaggedTensor.from_row_splits(
+                tf.cast(tf.reshape(dense_begin, [-1]), tf.int32),
+                splits,
+                validate=False,
+            ),
+            tf.RaggedTensor.from_row_splits(
+                tf.cast(tf.reshape(dense_end, [-1]), tf.int32),
+                splits,
+                validate=False,
+            ),
+        )  # [B, (E)], E per row.
         return {
-            "entity_types": _gather_padded(entity_types, index, ""),
-            "entity_texts": _gather_padded(texts, index, ""),
+            "entity_types": _lookup(
+                _string_table(self.entity_type_names),
+                _gather_padded(entity_types, index, -1),
+            ),
+            "entity_texts": tf.reshape(texts.flat_values, [batch, width]),
             "entity_starts": _gather_padded(
                 to_chars(entity_rows, byte_begin), index, -1
             ),
@@ -721,14 +743,6 @@ class FillMaskServing(TaskServingModule):
 
     def _serve(self, text):
         text = _vector(text)
-        batch = tf.shape(text)[0]
-        # The masked-LM head's gather rejects an empty batch: run one empty
-        # text then (no extra work otherwise) and drop it.
-        extra = tf.cast(tf.equal(batch, 0), tf.int32)
-        outputs = self._fill(tf.concat([text, tf.fill([extra], "")], axis=0))
-        return {key: value[:batch] for key, value in outputs.items()}
-
-    def _fill(self, text):
         special = self.special_ids
         batch = tf.shape(text)[0]
         seq = self.seq_length
@@ -750,15 +764,27 @@ class FillMaskServing(TaskServingModule):
         index = _dense_index(rows, in_row, batch, width)  # [B, M]
         mask_positions = _gather_padded(positions, index, -1)  # [B, M]
         inputs["masked_lm_positions"] = tf.maximum(mask_positions, 0)
-        logits = self.model(inputs, training=False)["mlm_logits"]  # [B, M, V]
+        # The masked-LM head's gather rejects an empty batch: add one row of
+        # padding then (none otherwise) and drop its logits. Only numbers
+        # are padded and sliced (TFLite cannot concatenate strings).
+        extra = tf.cast(tf.equal(batch, 0), tf.int32)
+        inputs = {
+            key: tf.concat(
+                [value, tf.ones([extra, tf.shape(value)[1]], tf.int32)], 0
+            )
+            for key, value in inputs.items()
+        }
+        logits = self.model(inputs, training=False)["mlm_logits"][:batch]
         probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         scores, top_ids = tf.math.top_k(probs, k=self.top_k)  # [B, M, K]
-        valid = (mask_positions >= 0)[:, :, tf.newaxis]  # [B, M, 1]
-        vocab = tf.constant(self._tokenizer.vocabulary, tf.string)  # [V]
+        valid = tf.expand_dims(mask_positions, -1) >= 0  # [B, M, 1]
+        top_ids = tf.where(valid, top_ids, -1)  # [B, M, K]
         return {
             "mask_positions": mask_positions,
-            "top_k_ids": tf.where(valid, top_ids, -1),
-            "top_k_tokens": tf.where(valid, tf.gather(vocab, top_ids), ""),
+            "top_k_ids": top_ids,
+            "top_k_tokens": _lookup(
+                _string_table(self._tokenizer.vocabulary), top_ids
+            ),
             "top_k_scores": tf.where(valid, scores, 0.0),
             "num_masks": num_masks,
         }
