@@ -17,13 +17,15 @@ Task models (`convert_task`) come in four variants:
 - `"dynamic_int8"`: int8 weights, activations quantized on the fly;
 - `"int8"`: integer encoder: int8 weights and int8 activations (ranges
   calibrated on the user's text) for the matrix products, GELU, LayerNorm's
-  reductions, pooler; the string input, TF-Text's tokenizer ops and the
-  integer packing stay as they are. `INT8_FLOAT_OPS` (ADD, SUB, EXP,
-  GATHER) stay float32: BERT's additive attention mask (-10000 on padding)
-  shares a tensor with the attention scores, so one int8 scale for both
-  rounds every real score to the same value, and the int8 embedding sums
-  lose the words; quantizing any of them made a trained classifier's labels
-  no better than chance, keeping them float gives the float labels (tested).
+  reductions, softmax and pooler; the string input, TF-Text's tokenizer ops
+  and the integer packing stay as they are. `INT8_FLOAT_OPS` (ADD, SUB, EXP,
+  DIV, GATHER) stay float32: BERT's additive attention mask (-10000 on
+  padding) shares a tensor with the attention scores, so one int8 scale for
+  both rounds every real score to the same value; the int8 embedding lookups
+  and sums lose the words; and int8 DIV fails at run time when a divisor
+  rounds to zero. Quantizing ADD, SUB, EXP or GATHER made a trained
+  classifier's labels no better than chance; keeping them float gives the
+  float labels (tested).
 
 Calibration runs the whole raw-string model in TFLite's interpreter, so
 TF-Text's kernels are registered there too (the converter's
@@ -32,6 +34,14 @@ converter offers); the representative dataset is simply the user's strings.
 The op types kept float are passed to the converter's MLIR quantizer as
 `denylisted_ops` (what `tf.lite.experimental.QuantizationDebugger` does; the
 debugger itself rejects models with several signatures).
+
+Bad input in LiteRT: empty strings, whitespace, invalid UTF-8 and 1 MB
+strings give the TensorFlow graph's result (tested). TFLite has no Assert op,
+so the graph's checks are dropped: pair inputs whose batch sizes differ make
+`invoke` raise `RuntimeError` (a kernel's shape check fails), never return
+rows; the interpreter stays usable. An empty batch returns empty outputs
+once the encoder splits Q, K and V by slicing (TFLite's UNPACK kernel
+rejects empty tensors).
 
 Every conversion is audited (`op_audit.audit_tflite`).
 """
@@ -54,7 +64,7 @@ from bert_tf.text.tokenizer import BertTokenizer
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 # TFLite op types left in float32 by "int8" (see the module docstring).
-INT8_FLOAT_OPS = ("ADD", "SUB", "EXP", "GATHER")
+INT8_FLOAT_OPS = ("ADD", "SUB", "EXP", "DIV", "GATHER")
 
 __all__ = [
     "INT8_FLOAT_OPS",
@@ -254,8 +264,9 @@ def convert_task(
 ) -> bytes:
     """A raw-string task serving module as one TFLite file.
 
-    Signatures: `serving_default` (the module's `serve_lite` if it has one,
-    else `serve`: `tf.string` [None] inputs, the task's outputs) and
+    Signatures: `serving_default` (from the module's `tflite_signatures()`
+    if it has one, else its `serve_lite`, else `serve`: `tf.string` [None]
+    inputs, the task's outputs) and
     `preprocess` (input `text`; `input_word_ids`, `input_mask`,
     `input_type_ids` int32 [None, S]) when the module offers it.
 
@@ -284,10 +295,13 @@ def convert_task(
             f"quantization={quantization!r}; expected one of "
             f"{', '.join(QUANTIZATIONS)}"
         )
-    serve = getattr(module, "serve_lite", None) or module.serve
-    signatures = {"serving_default": serve.get_concrete_function()}
+    if hasattr(module, "tflite_signatures"):
+        signatures = dict(module.tflite_signatures())
+    else:
+        serve = getattr(module, "serve_lite", None) or module.serve
+        signatures = {"serving_default": serve.get_concrete_function()}
     preprocessor = getattr(module, "preprocessor", None)
-    if preprocessor is not None:
+    if preprocessor is not None and "preprocess" not in signatures:
         signatures["preprocess"] = preprocessor.__call__.get_concrete_function()
 
     options: Dict[str, Any] = {}
