@@ -88,11 +88,8 @@ class ClassifierServing(TaskServingModule):
         truncator: str = "round_robin",
         vocab_path: Optional[str] = None,
     ):
-        super().__init__(model, tokenizer, seq_length, truncator, vocab_path)
-        self.pair = bool(pair)
-        self.regression = bool(regression)
         num_outputs = int(model.outputs[0].shape[-1])
-        if not self.regression:
+        if not regression:
             if labels is None:
                 labels = [str(i) for i in range(num_outputs)]
             labels = [str(label) for label in labels]
@@ -101,7 +98,11 @@ class ClassifierServing(TaskServingModule):
                     f"{len(labels)} labels {labels!r} for a model with "
                     f"{num_outputs} classes"
                 )
-        self.labels = None if labels is None else list(labels)
+        # Checked first: the base class traces the preprocessing functions.
+        super().__init__(model, tokenizer, seq_length, truncator, vocab_path)
+        self.pair = bool(pair)
+        self.regression = bool(regression)
+        self.labels = None if regression else list(labels)
         if self.pair:
             self.serve = tf.function(
                 self._serve_pair,
@@ -146,12 +147,18 @@ class ClassifierServing(TaskServingModule):
     def from_task(cls, task, vocab_path: Optional[str] = None):
         """From a `bert_tf.tasks.common.TaskFiles` of a "classify" folder."""
         info = task.info
+        columns = info.get("text_columns") or ["text"]
+        if len(columns) not in (1, 2):
+            raise ValueError(
+                f"task.json: text_columns={columns!r}; a classifier takes 1 "
+                "text or a pair"
+            )
         return cls(
             task.model,
             task.tokenizer,
             int(info["max_seq_length"]),
             labels=info.get("labels"),
-            pair=len(info.get("text_columns") or ["text"]) == 2,
+            pair=len(columns) == 2,
             regression=bool(info.get("regression", False)),
             truncator=info.get("truncator", "round_robin"),
             vocab_path=vocab_path,
