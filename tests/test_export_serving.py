@@ -85,9 +85,9 @@ def _load_task(model_dir):
     return common.load_task(model_dir)
 
 
-def classifier_reference(model_dir, inputs):
+def classifier_reference(entry, inputs):
     """Logits of the Keras model on the same strings, and derived outputs."""
-    task = _load_task(model_dir)
+    task = _load_task(entry["model_dir"])
     preprocessor = BertPreprocessor(
         task.tokenizer, seq_length=task.info["max_seq_length"]
     )
@@ -126,6 +126,146 @@ def compare_classifier(got, want):
     return err
 
 
+NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def make_ner(root):
+    """A token classifier folder (`save_task`), with clear, varied logits."""
+    import keras
+
+    from bert_tf.heads import BertTokenClassifier
+
+    keras.utils.set_random_seed(7)
+    model = BertTokenClassifier(tt.tiny_encoder(), num_classes=len(NER_LABELS))
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * 300.0, bias])  # No near-tie argmax.
+    info = {
+        "task": "ner",
+        "labels": NER_LABELS,
+        "max_seq_length": SEQ_LENGTH,
+        "do_lower_case": True,
+    }
+    vocab = tt.write_vocab(str(root))
+    return common.save_task(str(root / "ner"), model, vocab, info)
+
+
+def ner_reference(entry, inputs):
+    """Per-piece label probabilities of the Keras model on the same strings."""
+    task = _load_task(entry["model_dir"])
+    packed = BertPreprocessor(task.tokenizer, seq_length=SEQ_LENGTH)(
+        tf.constant(inputs["text"])
+    )
+    logits = task.model(packed, training=False).numpy().astype(np.float64)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return {"probs": probs, "labels": task.info["labels"]}
+
+
+def compare_ner(got, want):
+    errs = [0.0]
+    for b, n in enumerate(got["num_tokens"]):
+        n = min(n, SEQ_LENGTH - 2)  # Labelled pieces: those packed.
+        probs = want["probs"][b, 1 : n + 1]  # [n, C], after [CLS].
+        ids = np.asarray(got["token_label_ids"][b][:n])
+        np.testing.assert_array_equal(ids, probs.argmax(-1))
+        labels = [want["labels"][i] for i in ids]
+        assert labels == got["token_labels"][b][:n]
+        scores = np.asarray(got["token_scores"][b][:n])
+        errs.append(np.abs(scores - probs.max(-1)).max(initial=0.0))
+    assert max(errs) <= LOGIT_TOLERANCE, max(errs)
+    return max(errs)
+
+
+def make_squad(root):
+    """A SQuAD v2.0 span labeler folder (`save_task`, finetune_squad's keys)."""
+    import keras
+
+    from bert_tf.heads import BertSpanLabeler
+
+    keras.utils.set_random_seed(3)
+    model = BertSpanLabeler(tt.tiny_encoder())
+    info = {
+        "task": "squad",
+        "do_lower_case": True,
+        "max_seq_length": 32,
+        "doc_stride": 8,
+        "max_query_length": 12,
+        "n_best_size": 5,
+        "max_answer_length": 10,
+        "version_2_with_negative": True,
+        "null_score_diff_threshold": 0.0,
+    }
+    vocab = tt.write_vocab(str(root))
+    return common.save_task(str(root / "squad"), model, vocab, info)
+
+
+def make_embedder(root):
+    """An `EmbedderServing` module (no fine-tuned folder for this task)."""
+    from bert_tf.heads import BertEmbedder
+
+    embedder = BertEmbedder(tt.tiny_encoder(), pooling="mean", normalize=True)
+    vocab = tt.write_vocab(str(root))
+    return task_serving.EmbedderServing.from_encoder(
+        embedder, vocab, lower_case=True, seq_length=SEQ_LENGTH
+    )
+
+
+def make_fill_mask(root):
+    """A `FillMaskServing` module over a `BertPretrainer`."""
+    from bert_tf.heads import BertPretrainer
+
+    vocab = tt.write_vocab(str(root))
+    return task_serving.FillMaskServing.from_pretrainer(
+        BertPretrainer(tt.tiny_encoder()),
+        vocab,
+        lower_case=True,
+        seq_length=SEQ_LENGTH,
+        top_k=3,
+    )
+
+
+def embedder_reference(entry, inputs):
+    """The Keras `BertEmbedder` on the same strings."""
+    module = entry["module"]
+    tokenizer = module._tokenizer  # pylint: disable=protected-access
+    packed = BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH)(
+        tf.constant(inputs["text"])
+    )
+    return {"embeddings": module.model(packed, training=False).numpy()}
+
+
+def compare_embedder(got, want):
+    err = np.abs(np.asarray(got["embeddings"]) - want["embeddings"]).max()
+    assert err <= LOGIT_TOLERANCE, err
+    return err
+
+
+def module_reference(entry, inputs):
+    """The module's own `serving_default`, run here (TF2, eager)."""
+    out = entry["module"].signatures()["serving_default"](
+        **{k: tf.constant(v) for k, v in inputs.items()}
+    )
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def compare_all_outputs(got, want):
+    """Every output: floats within the tolerance, ids and strings equal."""
+    assert sorted(got) == sorted(want)
+    errs = [0.0]
+    for name, value in want.items():
+        if value.dtype == object:
+            text = np.vectorize(lambda b: b.decode(), otypes=[object])(value)
+            assert got[name] == text.tolist(), name
+        elif value.dtype.kind == "f":
+            err = np.abs(np.asarray(got[name]) - value).max(initial=0.0)
+            errs.append(err)
+        else:
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+    assert max(errs) <= LOGIT_TOLERANCE, max(errs)
+    return max(errs)
+
+
 def _pending(what):
     return dict(make=None, reason=f"enable when {what} lands")
 
@@ -144,13 +284,50 @@ CASES = {
         compare=compare_classifier,
         export="cli",
     ),
-    # TODO(lead): one entry per task as its serving module lands: a maker of
-    # a fine-tuned folder, the Keras/Python reference and a comparison.
-    "ner": _pending("a NER case (TokenClassifierServing) for this test"),
-    "squad": _pending("a SQuAD case (SpanLabelerServing) for this test"),
-    "embed": _pending("EmbedderServing"),
-    "fill_mask": _pending("FillMaskServing"),
+    "ner": dict(
+        make="ner",
+        reference=ner_reference,
+        compare=compare_ner,
+        export="python",
+    ),
+    # SQuAD's reference is the module itself (tests/test_export_squad.py
+    # checks it against bert_tf.tasks.squad's Python decoding).
+    "squad": dict(
+        make="squad",
+        reference=module_reference,
+        compare=compare_all_outputs,
+        export="python",
+    ),
+    "embed": dict(
+        make="embedder",
+        reference=embedder_reference,
+        compare=compare_embedder,
+        export="module",
+    ),
+    # Fill-mask's reference is the module itself (tests/test_export_tasks.py
+    # checks it against the Keras pretrainer).
+    "fill_mask": dict(
+        make="fill_mask",
+        reference=module_reference,
+        compare=compare_all_outputs,
+        export="module",
+    ),
+    # A new task: its maker, reference and comparison, or
+    # _pending("what it waits for") to list it as skipped.
 }
+# Run by default: the classifier, single and pair (about 65 s of CPU). Every
+# other case adds 12-25 s; BERT_TF_SERVING_CASES=all (or a comma list) runs
+# them too (all six: about 160 s of CPU on the 2-core test machine).
+DEFAULT_CASES = ("classify", "classify_pair")
+_SELECTED = os.environ.get("BERT_TF_SERVING_CASES", "")
+for _name, _case in CASES.items():
+    _wanted = _SELECTED == "all" or _name in _SELECTED.split(",")
+    if _case["make"] and _name not in DEFAULT_CASES and not _wanted:
+        CASES[_name] = dict(
+            _case,
+            make=None,
+            reason="set BERT_TF_SERVING_CASES=all (or a list) to run it",
+        )
 ENABLED = [name for name, case in CASES.items() if case["make"]]
 CASE_PARAMS = [
     pytest.param(
@@ -178,21 +355,44 @@ def _run_cli(*args):
     return code
 
 
+MAKERS = {
+    "classifier": make_classifier,
+    "ner": make_ner,
+    "squad": make_squad,
+    "embedder": make_embedder,
+    "fill_mask": make_fill_mask,
+}
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Every enabled case exported under one base folder."""
     root = tmp_path_factory.mktemp("serving")
     base = str(root / "savedmodels")
-    folders = {"classifier": make_classifier(root)}
-    folders["pair"] = pair_from(folders["classifier"], root)
+    made = {}
+
+    def make(kind):
+        if kind not in made:
+            if kind == "pair":
+                made[kind] = pair_from(make("classifier"), root)
+            else:
+                made[kind] = MAKERS[kind](tmp_path_factory.mktemp(kind))
+        return made[kind]
+
     out = {"base": base, "root": root, "cases": {}}
     for name in ENABLED:
         case = CASES[name]
-        model_dir = folders[case["make"]]
-        if case["export"] == "python":
+        made_thing = make(case["make"])
+        model_dir = module = None
+        if case["export"] == "module":  # A module without a folder.
+            module = made_thing
+            result = serving.export_for_serving(module, base, name=name)
+        elif case["export"] == "python":
+            model_dir = made_thing
             module = task_serving.build_serving_module(model_dir)
             result = serving.export_for_serving(module, base, name=name)
-        else:
+        else:  # `bert_tf export`, with a warm-up file.
+            model_dir = made_thing
             warmup = tt.write(
                 str(root),
                 f"{name}.tsv",
@@ -205,7 +405,6 @@ def exported(tmp_path_factory):
                 f"--warmup_file={warmup}",
             )
             assert code == 0
-            module = None
             result = os.path.join(base, name, "1")
         out["cases"][name] = dict(
             model_dir=model_dir, module=module, result=result
@@ -259,7 +458,7 @@ def test_tf1_loader_replays_warmup_and_matches_keras(case, exported, fresh):
     )
     errors = []
     for request, outputs in zip(requests, got["sequential"]):
-        want = CASES[case]["reference"](entry["model_dir"], request["inputs"])
+        want = CASES[case]["reference"](entry, request["inputs"])
         errors.append(CASES[case]["compare"](outputs, want))
     assert len(errors) == len(requests)
 
