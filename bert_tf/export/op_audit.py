@@ -22,8 +22,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 # (tensorflow_text/core/kernels/*_tflite.cc, registered by SELECT_TFTEXT_OPS).
 TF_TEXT_TFLITE_OPS = frozenset(
     {
-        "ByteSplit",
-        "ByteSplitByOffsets",
+        "TFText>ByteSplitWithOffsets",
+        "TFText>ByteSplitByOffsets",
         "FastBertNormalize",
         "FastSentencepieceDetokenize",
         "FastSentencepieceTokenize",

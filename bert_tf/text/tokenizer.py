@@ -157,16 +157,19 @@ class BertTokenizer(TextLayer):
         self.suffix_indicator = suffix_indicator
 
         self._token_to_id = {t: i for i, t in enumerate(tokens)}
-        self._fast_tokenizer = tf_text.FastBertTokenizer(
+        # FastBertTokenizer's two stages, held separately so that offsets can
+        # be mapped back with TFLite-friendly ops (see `_tokenize`).
+        self._normalizer = tf_text.FastBertNormalizer(
+            model_buffer=normalizer.build_normalizer_model(lower_case)
+        )
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=tokens,
             suffix_indicator=suffix_indicator,
             max_bytes_per_word=_MAX_UTF8_BYTES_PER_CHAR * max_chars_per_word,
             token_out_type=tf.int32,
             unknown_token=unknown_token,
+            no_pretokenization=False,  # BERT's punctuation/space splitting.
             support_detokenization=True,
-            fast_bert_normalizer_model_buffer=normalizer.build_normalizer_model(
-                lower_case
-            ),
         )
         # Per token id: characters of the piece without its `##`, and whether it
         # starts a word. [V]
@@ -275,12 +278,10 @@ class BertTokenizer(TextLayer):
     def _tokenize(self, inputs, with_offsets: bool):
         strings, was_scalar = as_string_batch(inputs)
         if with_offsets:
-            ids, starts, ends = self._fast_tokenizer.tokenize_with_offsets(
-                strings
-            )
+            ids, starts, ends = self._tokenize_with_input_offsets(strings)
         else:
             ids, starts, ends = (
-                self._fast_tokenizer.tokenize(strings),
+                self._wordpiece.tokenize(self._normalizer.normalize(strings)),
                 None,
                 None,
             )
@@ -305,6 +306,46 @@ class BertTokenizer(TextLayer):
             rebuild(tf.cast(flat_starts, tf.int64)),
             rebuild(tf.cast(flat_ends, tf.int64)),
         )
+
+    def _tokenize_with_input_offsets(self, strings):
+        """Ids and int32 byte offsets into the input strings.
+
+        The normalizer reports, for each byte of its output, the offset in
+        the input; a piece's offsets are looked up there. TF-Text's
+        FastBertTokenizer does this with a ragged batch gather (RaggedRange,
+        which TFLite lacks); here it is one flat gather at each row's base.
+        Offsets stay int32 (TFLite's UNSORTED_SEGMENT_MAX has no int64
+        kernel) until `_tokenize` casts them.
+
+        Returns:
+          `(ids, starts, ends)`: ragged [B, (T)] ids and input byte offsets.
+        """
+        normalized, offsets = self._normalizer.normalize_with_offsets(strings)
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
+        num_tokens = tf.shape(ids.flat_values)[0]
+        # Row of each token: +1 at each row boundary, then a running sum.
+        boundaries = tf.cast(ids.row_splits[1:-1, tf.newaxis], tf.int32)
+        rows = tf.cumsum(
+            tf.scatter_nd(
+                boundaries, tf.ones_like(boundaries[:, 0]), [num_tokens + 1]
+            )
+        )[
+            :num_tokens
+        ]  # [T]
+        base = tf.gather(tf.cast(offsets.row_splits, tf.int32), rows)  # [T]
+        table = tf.cast(offsets.flat_values, tf.int32)  # [all bytes + rows]
+
+        def to_input(normalized_offsets):
+            return tf.RaggedTensor.from_row_splits(
+                tf.gather(
+                    table,
+                    base + tf.cast(normalized_offsets.flat_values, tf.int32),
+                ),
+                ids.row_splits,
+                validate=False,
+            )
+
+        return ids, to_input(starts), to_input(ends)
 
     def _unk_long_words(self, ids, row_splits, starts, ends):
         """Turns every word longer than `max_chars_per_word` into one `[UNK]`.
@@ -372,8 +413,8 @@ class BertTokenizer(TextLayer):
                 f"token_ids must be integers, got {token_ids.dtype.name}"
             )
         if token_ids.shape.rank == 1:
-            return self._fast_tokenizer.detokenize(token_ids[tf.newaxis])[0]
-        return self._fast_tokenizer.detokenize(token_ids)
+            return self._wordpiece.detokenize(token_ids[tf.newaxis])[0]
+        return self._wordpiece.detokenize(token_ids)
 
     def compute_output_spec(self, inputs):
         # Ragged outputs cannot be described by a KerasTensor; functional models
