@@ -662,3 +662,39 @@ def test_cli_errors_are_one_clear_line(exported, tmp_path, capsys):
         assert code == 2, (args, err)
         assert len(err.strip().splitlines()) == 1, err
         assert re.search(message, err), (message, err)
+
+
+def test_grpc_recipe_builds_requests_the_model_answers(exported):
+    """savedmodels/recipes/grpc_request.py: its request, run by the module."""
+    import importlib.util
+
+    from tensorflow_serving.apis import predict_pb2
+
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "savedmodels",
+        "recipes",
+        "grpc_request.py",
+    )
+    spec = importlib.util.spec_from_file_location("grpc_request", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    texts = ["a great film", "Straße café"]
+    request = recipe.build_request("classify", {"text": texts})
+    assert request.model_spec.name == "classify"
+    assert request.model_spec.signature_name == "serving_default"
+    module = exported["cases"]["classify"]["module"]
+    outputs = module.signatures()["serving_default"](
+        **{
+            k: tf.constant(tf.make_ndarray(v))
+            for k, v in request.inputs.items()
+        }
+    )
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+    got = recipe.to_json(response)
+    want = classifier_reference(exported["cases"]["classify"], {"text": texts})
+    np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-5)
+    assert all(isinstance(n, str) for n in got["label_names"])
+    assert set(got["label_names"]) <= {"pos", "neg"}
