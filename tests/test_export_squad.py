@@ -7,7 +7,6 @@ rounded so that ties decide.
 """
 
 import os
-import re
 
 import keras
 import numpy as np
@@ -328,11 +327,7 @@ def test_from_task_reads_task_json(setup):
 def test_tflite_equals_savedmodel(saved_v2):
     litert = pytest.importorskip("ai_edge_litert.interpreter")
     loaded, module, _, _ = saved_v2
-    try:
-        model = squad_serving.convert_tflite(module)
-    except ValueError as e:
-        _xfail_if_pending(e)
-        raise
+    model = squad_serving.convert_tflite(module)
     interpreter = litert.InterpreterWithCustomOps(
         custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
         model_content=model,
@@ -343,8 +338,8 @@ def test_tflite_equals_savedmodel(saved_v2):
             "answer_end",
             "answer_start",
             "answer_text",
-            "num_windows",
             "null_score_diff",
+            "num_windows",
             "score",
         ],
     }
@@ -356,7 +351,8 @@ def test_tflite_equals_savedmodel(saved_v2):
         q = [questions[r] for r in rows]
         c = [contexts[r] for r in rows]
         want = loaded.signatures["serving_default"](
-            question=tf.constant(q), context=tf.constant(c)
+            question=tf.constant(q, tf.string),
+            context=tf.constant(c, tf.string),
         )
         got = runner(
             question=np.array(q, dtype=object),
@@ -370,24 +366,3 @@ def test_tflite_equals_savedmodel(saved_v2):
             np.testing.assert_allclose(
                 got[key], want[key].numpy(), atol=1e-4, err_msg=key
             )
-
-
-# Changes outside this module that the TFLite file needs: BertTokenizer's
-# tokenize_with_offsets maps offsets with a ragged batch gather (RaggedRange)
-# and an int64 UnsortedSegmentMax, and op_audit lists TF-Text's byte splitter
-# kernels without their "TFText>" prefix.
-_PENDING = {
-    "RaggedRange",
-    "UnsortedSegmentMax",
-    "TFText>ByteSplitByOffsets",
-    "TFText>ByteSplitWithOffsets",
-}
-
-
-def _xfail_if_pending(error):
-    message = str(error)
-    if "other custom ops" not in message:
-        return
-    ops = set(re.findall(r"'([^']+)'", message.split("other custom ops")[-1]))
-    if ops and ops <= _PENDING:
-        pytest.xfail(f"pending changes outside squad_serving: {sorted(ops)}")

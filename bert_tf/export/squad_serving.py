@@ -54,7 +54,11 @@ windowing and decoding, built from TFLite builtins and TF-Text's
 `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`,
 `TFText>ByteSplitWithOffsets` and `TFText>ByteSplitByOffsets` kernels; it
 leaves the checks out (TFLite has no assertions): on invalid UTF-8 its
-character offsets count the bytes that are not UTF-8 continuation bytes.
+character offsets count the bytes that are not UTF-8 continuation bytes, and
+batch sizes that differ are not checked. Both run the model on one padding
+row when a batch has no windows (TFLite kernels reject empty tensors), so an
+empty batch returns empty outputs. The `TFText>` byte-splitter ops need a
+TF Serving built with TF-Text >= 2.16.
 
 Dimension legend: B = batch, W = windows of the batch, S = max_seq_length,
 N = n_best_size (at most S), T = context pieces of the batch, Q = question
