@@ -78,7 +78,7 @@ def define_flags():
     flags.DEFINE_float(
         "num_train_epochs",
         None,
-        "Fine-tuning epochs (default 5 for the small BERT, 2 for MiniLM).",
+        "Fine-tuning epochs (default 10 for the small BERT, 2 for MiniLM).",
     )
     flags.DEFINE_float(
         "learning_rate",
@@ -544,7 +544,7 @@ def main(argv):
     model_dir = os.path.join(out_dir, "classifier")
     minilm = FLAGS.init == "minilm"
     lr = FLAGS.learning_rate or (1e-4 if minilm else 1e-3)
-    epochs = FLAGS.num_train_epochs or (2.0 if minilm else 5.0)
+    epochs = FLAGS.num_train_epochs or (2.0 if minilm else 10.0)
     result = classification.finetune_classifier(
         as_data(train, "train"),
         encoder,

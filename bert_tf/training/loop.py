@@ -123,5 +123,6 @@ def fit_resumable(model: keras.Model,
         validation_data=validation_data,
         validation_steps=validation_steps,
         callbacks=all_callbacks,
-        verbose=verbose)
+        verbose=verbose,
+        shuffle=False)  # The dataset shuffles (and Keras warns otherwise).
     return FitResult(history, initial_step, checkpoint.step)
