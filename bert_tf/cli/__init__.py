@@ -42,7 +42,7 @@ COMMANDS = {
     ),
     "export": (
         "bert_tf.cli.export",
-        "export models (preprocessing SavedModel, TFLite)",
+        "export fine-tuned models for TF Serving / TFLite, or the preprocessing model",
     ),
 }
 

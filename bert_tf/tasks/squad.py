@@ -227,6 +227,8 @@ def _max_context(spans: list, num_tokens: int) -> np.ndarray:
     Score = min(left, right context) + 0.01 * window length; the first window
     wins ties, as in `run_squad.py`'s `_check_is_max_context`.
     """
+    if not spans:  # A context without pieces has no windows.
+        return np.zeros(num_tokens, np.int64)
     position = np.arange(num_tokens)
     scores = np.full((len(spans), num_tokens), -np.inf)
     for i, (start, length) in enumerate(spans):
