@@ -66,6 +66,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.export import op_audit
+from bert_tf.export.serving_base import track_backing_variables
 
 __all__ = [
     "ExportResult",
@@ -543,41 +544,6 @@ def min_serving_release(
 
 # ---------------------------------------------------------------------------
 # Export.
-
-
-def track_backing_variables(module: tf.Module) -> int:
-    """Makes a module's Keras models restorable by TF Serving's TF1 loader.
-
-    A Keras 3 model kept as a tracked attribute of a `tf.Module` is saved as
-    Keras variables whose checkpoint entries restore into *copies*, while the
-    serving functions read the backing `tf.Variable`s, which the TF1 loader
-    (`tf.compat.v1.saved_model.loader.load`, TF Serving's C++ path) then
-    leaves uninitialized: "Could not find variable logits/bias"
-    (tensorflow/tensorflow#72963, keras-team/keras#20095). `tf.saved_model.load`
-    hides the problem. Tracking the backing `tf.Variable`s instead of the
-    model fixes it without storing the weights twice, and leaves the
-    model's optimizer out of the export.
-
-    Idempotent; the module keeps its attributes for Python use.
-
-    Returns:
-      How many variables the module now tracks this way.
-    """
-    import keras  # pylint: disable=g-import-not-at-top
-
-    variables = list(getattr(module, "keras_variables", None) or [])
-    for attr, value in list(vars(module).items()):
-        if not isinstance(value, keras.layers.Layer):
-            continue
-        delattr(module, attr)  # Drops the tracking dependency too.
-        object.__setattr__(module, attr, value)  # Untracked Python attribute.
-        variables += [v.value for v in value.variables]
-    if variables:
-        seen = {}
-        for v in variables:
-            seen.setdefault(id(v), v)
-        module.keras_variables = list(seen.values())
-    return len(variables)
 
 
 def _check_name(name: str) -> str:

@@ -44,6 +44,39 @@ def same_batch(a: tf.Tensor, b: tf.Tensor, names: str) -> tf.Operation:
     )
 
 
+def track_backing_variables(module: tf.Module) -> int:
+    """Makes a module's Keras models restorable by TF Serving's TF1 loader.
+
+    A Keras 3 model kept as a tracked attribute of a `tf.Module` is saved as
+    Keras variables whose checkpoint entries restore into *copies*, while the
+    serving functions read the backing `tf.Variable`s, which the TF1 loader
+    (`tf.compat.v1.saved_model.loader.load`, TF Serving's C++ path) then
+    leaves uninitialized: "Could not find variable logits/bias"
+    (tensorflow/tensorflow#72963, keras-team/keras#20095). `tf.saved_model.load`
+    hides the problem. Tracking the backing `tf.Variable`s instead of the
+    model fixes it without storing the weights twice, and leaves the
+    model's optimizer out of the export.
+
+    Idempotent; the module keeps its attributes for Python use.
+
+    Returns:
+      How many variables the module now tracks this way.
+    """
+    variables = list(getattr(module, "keras_variables", None) or [])
+    for attr, value in list(vars(module).items()):
+        if not isinstance(value, keras.layers.Layer):
+            continue
+        delattr(module, attr)  # Drops the tracking dependency too.
+        object.__setattr__(module, attr, value)  # Untracked Python attribute.
+        variables += [v.value for v in value.variables]
+    if variables:
+        seen = {}
+        for v in variables:
+            seen.setdefault(id(v), v)
+        module.keras_variables = list(seen.values())
+    return len(variables)
+
+
 class TaskServingModule(tf.Module):
     """Base: strings → task outputs. Subclasses define `serve` (a tf.function).
 
@@ -91,10 +124,18 @@ class TaskServingModule(tf.Module):
 
     def pack(self, *segments: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Tokenizes and packs 1..N string segments into model inputs."""
-        return self.preprocessor._pack(list(segments))  # pylint: disable=protected-access
+        return self.preprocessor._pack(
+            list(segments)
+        )  # pylint: disable=protected-access
 
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
-        """serving_default, preprocess and token_ids, for `tf.saved_model.save`."""
+        """serving_default, preprocess and token_ids, for `tf.saved_model.save`.
+
+        Also switches the module to tracking its Keras models' backing
+        variables (`track_backing_variables`), so the SavedModel restores in
+        TF Serving's TF1 loader.
+        """
+        track_backing_variables(self)
         return {
             "serving_default": self.serve.get_concrete_function(),
             "preprocess": self.preprocessor.__call__.get_concrete_function(),
