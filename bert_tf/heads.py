@@ -288,7 +288,8 @@ class SpanLogits(keras.layers.Layer):
 
     def call(self, inputs):
         logits = self.dense(inputs)  # [B, S, 2]
-        start, end = tf.unstack(logits, num=2, axis=-1)  # 2 x [B, S]
+        # Slices, not tf.unstack: TFLite's UNPACK rejects an empty batch.
+        start, end = logits[..., 0], logits[..., 1]  # 2 x [B, S]
         return start, end
 
     def compute_output_spec(self, inputs):

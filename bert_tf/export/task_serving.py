@@ -545,7 +545,9 @@ class TokenClassifierServing(TaskServingModule):
                 to_chars(entity_rows, byte_end), index, -1
             ),
             "entity_scores": _gather_padded(entity_scores, index, 0.0),
-            "num_entities": counts,
+            # From the splits, not `counts`: LiteRT cannot read an empty
+            # UNSORTED_SEGMENT_SUM output (an empty batch).
+            "num_entities": entity_splits[1:] - entity_splits[:-1],
         }
 
     @classmethod

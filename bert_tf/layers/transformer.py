@@ -174,7 +174,8 @@ class BertTransformerBlock(keras.layers.Layer):
         batch, seq = shape[0], shape[1]
         qkv = self.qkv(inputs)  # [B, S, 3H]
         qkv = tf.reshape(qkv, [batch, seq, 3, n, d])  # [B, S, 3, N, D]
-        query, key, value = tf.unstack(qkv, num=3, axis=2)  # 3 x [B, S, N, D]
+        # Slices, not tf.unstack: TFLite's UNPACK rejects an empty batch.
+        query, key, value = (qkv[:, :, i] for i in range(3))  # 3 x [B, S, N, D]
         scores = tf.einsum("bsnd,btnd->bnst", query, key)  # [B, N, S, T]
         # Softmax in float32 under every policy.
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(d))
