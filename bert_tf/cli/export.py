@@ -175,14 +175,10 @@ def _export_task_tflite(model_dir: str, warmup) -> None:
     )  # pylint: disable=g-import-not-at-top
     from bert_tf.export import tflite  # pylint: disable=g-import-not-at-top
 
-    convert_task = getattr(tflite, "convert_task", None)
-    if convert_task is None:
-        # TODO(lead): bert_tf.export.tflite.convert_task (task models as
-        # TFLite) is in progress; this branch calls it once it lands.
+    if FLAGS.quantization == "int8" and warmup is None:
         raise ValueError(
-            "--format=tflite for fine-tuned models needs "
-            "bert_tf.export.tflite.convert_task, which this installation "
-            "lacks"
+            "--quantization=int8 calibrates on your text: pass --warmup_file "
+            "(one example per line), or use --quantization=dynamic_int8"
         )
     name = FLAGS.name or os.path.basename(os.path.normpath(model_dir))
     path = FLAGS.export_path or os.path.join(FLAGS.export_dir, f"{name}.tflite")
@@ -192,7 +188,7 @@ def _export_task_tflite(model_dir: str, warmup) -> None:
     texts = None
     if warmup is not None:
         texts = [row[0] if len(row) == 1 else row for row in warmup]
-    model = convert_task(
+    model = tflite.convert_task(
         module,
         quantization=FLAGS.quantization,
         representative_texts=texts,
