@@ -151,9 +151,10 @@ def hf_pipeline_peer():
 
 def tflite_figures(module, texts: list, work_dir: str, repeats: int) -> dict:
     """Sizes and single-string latency of the TFLite variants."""
-    if not hasattr(tflite, "convert_task"):
-        return {"skipped": "bert_tf.export.tflite.convert_task missing"}
-    from ai_edge_litert import interpreter as litert
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ImportError as e:
+        return {"skipped": f"{e} (pip install ai-edge-litert)"}
     import tensorflow_text
 
     figures = {}
@@ -262,6 +263,7 @@ def main():
             result["strings_per_s"].setdefault(name, {})[
                 f"batch_{batch_size}"
             ] = round(rate, 2)
+            log(f"  {rate:.2f} strings/s")
     rates = result["strings_per_s"]
     result["ratios"] = {
         f"saved_model_over_{name}_batch_{b}": round(

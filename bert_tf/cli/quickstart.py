@@ -353,8 +353,10 @@ def export_savedmodel(model_dir: str, export_dir: str) -> dict:
 
     Uses `bert_tf.export.task_serving` (tokenization and packing in the
     graph; `serving_default` takes `text` [B] and returns `label_names`,
-    `probabilities`, ...). An existing export at `export_dir` is replaced
-    only once the new one is written and audited.
+    `probabilities`, ...) through `bert_tf.export.serving.export_for_serving`,
+    which also writes `models.config` beside the model folder and warm-up
+    requests. An existing export at `export_dir` is replaced only once the
+    new one is written and audited.
 
     Args:
       model_dir: the fine-tuned model folder (`model.keras`, `vocab.txt`,
@@ -365,12 +367,20 @@ def export_savedmodel(model_dir: str, export_dir: str) -> dict:
     Returns:
       The op audit (`{"core": [...], "tf_text": [...]}`).
     """
-    from bert_tf.export import (
-        task_serving,
-    )  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import serving  # pylint: disable=g-import-not-at-top
 
-    module = task_serving.build_serving_module(model_dir)
-    return task_serving.save_serving_module(module, export_dir, overwrite=True)
+    # TF Serving's layout: <base>/<name>/<version>, plus models.config and
+    # warm-up requests, as `bert_tf export` writes them.
+    model_root, version = os.path.split(os.path.normpath(export_dir))
+    base_dir, name = os.path.split(model_root)
+    result = serving.export_for_serving(
+        model_dir,
+        base_dir=base_dir,
+        name=name,
+        version=int(version),
+        overwrite=True,
+    )
+    return result.audit
 
 
 def predict_savedmodel(export_dir: str, texts: Sequence[str]) -> list:
