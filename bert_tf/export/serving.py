@@ -65,6 +65,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from bert_tf import files
 from bert_tf.export import op_audit
 from bert_tf.export.serving_base import track_backing_variables
 
@@ -253,17 +254,7 @@ def write_models_config(
     Written to a temporary file and renamed, so a reader never sees half of it.
     """
     text = models_config_text(base_dir, serving_base_path)
-    path = os.path.join(base_dir, MODELS_CONFIG)
-    fd, tmp = tempfile.mkstemp(prefix=f".{MODELS_CONFIG}.", dir=base_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return files.atomic_write(os.path.join(base_dir, MODELS_CONFIG), text)
 
 
 # ---------------------------------------------------------------------------

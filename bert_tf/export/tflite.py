@@ -60,6 +60,7 @@ import tensorflow as tf
 # mlir_quantize is the converter's own quantizer, the only one that takes
 # denylisted op types for a calibrated model (see convert_module).
 from tensorflow.lite.python import convert as lite_convert
+from bert_tf import files
 from bert_tf.export import op_audit
 from bert_tf.export.preprocessing import PreprocessingModule
 from bert_tf.text.tokenizer import BertTokenizer
@@ -380,19 +381,7 @@ def write_tflite(path: str, data: bytes, overwrite: bool = False) -> str:
         raise FileExistsError(
             f"{path} exists; pass overwrite=True to replace it"
         )
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Same folder, so the rename is atomic and a failure loses nothing.
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tflite.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return files.atomic_write(path, data)
 
 
 def size_report(models: Mapping[str, bytes]) -> Dict[str, Dict[str, Any]]:

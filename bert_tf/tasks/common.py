@@ -30,6 +30,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from bert_tf import files
 from bert_tf.text import vocab_io
 from bert_tf.training.optimizer import create_optimizer
 from bert_tf.text.tokenizer import BertTokenizer
@@ -288,7 +289,7 @@ def save_task(directory: str, model: keras.Model, vocab_file: str,
     target = os.path.join(directory, VOCAB_FILE)
     if os.path.abspath(vocab_file) != os.path.abspath(target):
         shutil.copyfile(vocab_file, target)
-    _atomic_write(os.path.join(directory, TASK_FILE),
+    files.atomic_write(os.path.join(directory, TASK_FILE),
                   json.dumps(dict(info), indent=2, sort_keys=True) + "\n")
     return directory
 
@@ -322,13 +323,6 @@ def load_task(directory: str, expected_task: str | None = None) -> TaskFiles:
     tokenizer = BertTokenizer(os.path.join(directory, VOCAB_FILE),
                               lower_case=bool(info["do_lower_case"]))
     return TaskFiles(model, tokenizer, info)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_jsonl(path: str, records: Iterable[Mapping[str, Any]]) -> int:
