@@ -35,6 +35,22 @@ def strings_spec(name: str) -> tf.TensorSpec:
     return tf.TensorSpec([None], tf.string, name=name)
 
 
+def trim_to_longest(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Cuts packed [B, S] inputs to the batch's longest row, [B, S'].
+
+    For heads whose outputs do not depend on S (classifier, embedder): the
+    padding is masked out of attention, so results are unchanged (up to float
+    rounding), and a short request costs S' positions, not S.
+    """
+    longest = tf.reduce_max(tf.reduce_sum(inputs["input_mask"], axis=1))
+    longest = tf.maximum(longest, 1)  # An empty batch keeps one column.
+    # tf.slice (TFLite SLICE), not [:, :n]: that StridedSlice has no builtin.
+    return {
+        name: tf.slice(value, [0, 0], tf.stack([-1, longest]))
+        for name, value in inputs.items()
+    }
+
+
 def same_batch(a: tf.Tensor, b: tf.Tensor, names: str) -> tf.Operation:
     """An assertion that two inputs have the same batch size (clear error)."""
     return tf.debugging.assert_equal(

@@ -38,6 +38,7 @@ import tensorflow_text as tf_text
 from bert_tf.export import op_audit
 from bert_tf.export.serving_base import TaskServingModule
 from bert_tf.export.serving_base import same_batch
+from bert_tf.export.serving_base import trim_to_longest
 from bert_tf.export.serving_base import strings_spec
 from bert_tf.layers.pooling import MaskedMeanPooling
 from bert_tf.text.packer import pack_segments
@@ -117,7 +118,7 @@ class ClassifierServing(TaskServingModule):
             )
 
     def _serve_single(self, text):
-        return self._outputs(self.pack(_vector(text)))
+        return self._outputs(trim_to_longest(self.pack(_vector(text))))
 
     def _serve_pair(self, text_a, text_b):
         # Checked first so that unequal batches fail here, with a clear
@@ -128,7 +129,7 @@ class ClassifierServing(TaskServingModule):
         ):
             text_a = tf.identity(text_a)
             text_b = tf.identity(text_b)
-        return self._outputs(self.pack(text_a, text_b))
+        return self._outputs(trim_to_longest(self.pack(text_a, text_b)))
 
     def _outputs(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         outputs = tf.cast(self.model(inputs, training=False), tf.float32)
@@ -617,16 +618,27 @@ class EmbedderServing(TaskServingModule):
         )
 
     def _serve(self, text):
-        inputs = self.pack(_vector(text))
+        inputs = trim_to_longest(self.pack(_vector(text)))
+        # One encoder pass; the embedder's own pooling is picked from it.
         outputs = self.encoder(inputs, training=False)
+        pooled = tf.cast(outputs["pooled_output"], tf.float32)  # [B, H]
+        mean = self._mean(
+            outputs["sequence_output"], inputs["input_mask"]
+        )  # [B, H]
+        if self.model.pooling == "mean":
+            embeddings = mean
+        elif self.model.pooling == "cls":
+            embeddings = tf.cast(outputs["sequence_output"][:, 0], tf.float32)
+        else:
+            embeddings = pooled
+        if self.model.normalize:  # As keras.layers.UnitNormalization.
+            embeddings = keras.ops.normalize(
+                embeddings, axis=-1, order=2, epsilon=1e-12
+            )
         return {
-            "pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
-            "mean_pooled": self._mean(
-                outputs["sequence_output"], inputs["input_mask"]
-            ),  # [B, H]
-            "embeddings": tf.cast(
-                self.model(inputs, training=False), tf.float32
-            ),  # [B, H]
+            "pooled_output": pooled,
+            "mean_pooled": mean,
+            "embeddings": embeddings,  # [B, H]
         }
 
     @classmethod

@@ -92,7 +92,9 @@ class MaskedMeanPooling(keras.layers.Layer):
 
     def call(self, inputs, input_mask):
         x = tf.cast(inputs, tf.float32)  # [B, S, H]
-        mask = tf.cast(input_mask, tf.float32)[:, :, tf.newaxis]  # [B, S, 1]
+        # expand_dims, not [:, :, newaxis]: TFLite has no builtin for a
+        # new-axis StridedSlice of dynamic shape.
+        mask = tf.expand_dims(tf.cast(input_mask, tf.float32), -1)  # [B, S, 1]
         total = tf.reduce_sum(x * mask, axis=1)  # [B, H]
         count = tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)  # [B, 1]
         return total / count  # [B, H]

@@ -51,7 +51,9 @@ class AttentionMaskBias(keras.layers.Layer):
     def call(self, input_mask):
         mask = tf.cast(input_mask, tf.float32)  # [B, T]
         bias = (mask - 1.0) * -_MASK_BIAS  # [B, T]; 0 or _MASK_BIAS
-        return bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
+        # expand_dims, not [:, newaxis, newaxis, :]: TFLite has no builtin
+        # for a new-axis StridedSlice when both B and T are dynamic.
+        return tf.expand_dims(tf.expand_dims(bias, 1), 1)  # [B, 1, 1, T]
 
     def compute_output_spec(self, input_mask):
         return keras.KerasTensor(
@@ -157,7 +159,9 @@ class BertTransformerBlock(keras.layers.Layer):
         )
         self.intermediate.build(inputs_shape)
         self.output_dense = self._dense(hidden, "output_dense")
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
+        self.output_dense.build(
+            tuple(inputs_shape[:-1]) + (self.intermediate_size,)
+        )
         self.output_layer_norm = self._layer_norm("output_layer_norm")
         self.output_layer_norm.build(inputs_shape)
         self.attention_dropout = keras.layers.Dropout(
@@ -173,9 +177,15 @@ class BertTransformerBlock(keras.layers.Layer):
         shape = tf.shape(inputs)
         batch, seq = shape[0], shape[1]
         qkv = self.qkv(inputs)  # [B, S, 3H]
-        qkv = tf.reshape(qkv, [batch, seq, 3, n, d])  # [B, S, 3, N, D]
-        # Slices, not tf.unstack: TFLite's UNPACK rejects an empty batch.
-        query, key, value = (qkv[:, :, i] for i in range(3))  # 3 x [B, S, N, D]
+        # Slices of the last axis, not tf.unstack of [B, S, 3, N, D]: TFLite's
+        # UNPACK rejects an empty batch, and a 5-D slice of dynamic shape has
+        # no TFLite builtin.
+        query, key, value = (
+            tf.reshape(
+                qkv[:, :, i * n * d : (i + 1) * n * d], [batch, seq, n, d]
+            )
+            for i in range(3)
+        )  # 3 x [B, S, N, D]
         scores = tf.einsum("bsnd,btnd->bnst", query, key)  # [B, N, S, T]
         # Softmax in float32 under every policy.
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(d))
@@ -187,7 +197,9 @@ class BertTransformerBlock(keras.layers.Layer):
         # row sums happens on the [B, S, N, D] context, which is T / D times
         # smaller. Same math; with XLA on CPU it halves the softmax + PV time
         # compared with tf.nn.softmax followed by the matmul.
-        row_max = tf.stop_gradient(tf.reduce_max(scores, axis=-1, keepdims=True))
+        row_max = tf.stop_gradient(
+            tf.reduce_max(scores, axis=-1, keepdims=True)
+        )
         weights = tf.exp(scores - row_max)  # [B, N, S, T], unnormalized
         row_sum = tf.reduce_sum(weights, axis=-1, keepdims=True)  # [B, N, S, 1]
         dropped = self.attention_dropout(weights, training=training)
