@@ -18,7 +18,9 @@ several sentences per string). Measured in one run, on the same strings:
 * TFLite (`bert_tf.export.tflite.convert_task`): single-string latency and
   file size, float32 against dynamic-range int8 and full int8.
 
-Each throughput is strings/s at batch 1 and batch 32 (best of `--repeats`
+Every side truncates to 128 pieces and pads each batch to its longest row
+(the exported classifier trims its packed inputs in the graph), so all do
+the same matrix work. Each throughput is strings/s at batch 1 and batch 32 (best of `--repeats`
 passes over the same strings, after a warm-up). Prints progress to stderr and
 ONE JSON line to stdout, with the ratios `saved_model / peer` and the max abs
 difference of each peer's logits from the SavedModel's.
@@ -89,12 +91,13 @@ def throughput(fn, texts: list, batch_size: int, repeats: int) -> float:
 
 
 def hf_tokenizer(vocab_file: str):
-    """HF `tokenizers` BertWordPiece, padded/truncated to SEQ_LENGTH."""
+    """HF `tokenizers` BertWordPiece: truncated to SEQ_LENGTH, padded to the
+    batch's longest row (as the exported classifier does, and HF pipelines)."""
     from tokenizers import BertWordPieceTokenizer
 
     tok = BertWordPieceTokenizer(vocab_file, lowercase=True)
     tok.enable_truncation(SEQ_LENGTH)
-    tok.enable_padding(length=SEQ_LENGTH)
+    tok.enable_padding()  # To the longest row of each batch.
 
     def encode(texts):
         encodings = tok.encode_batch(texts)
