@@ -57,9 +57,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-# mlir_quantize is the converter's own quantizer, the only one that takes
-# denylisted op types for a calibrated model (see convert_module).
-from tensorflow.lite.python import convert as lite_convert
 from bert_tf import files
 from bert_tf.export import op_audit
 from bert_tf.export.preprocessing import PreprocessingModule
@@ -182,6 +179,12 @@ def convert_module(
             # that has one fails on models with several signatures.
             # pylint: disable-next=protected-access
             converter._experimental_calibrate_only = True
+            # The converter's own quantizer, the only one that takes
+            # denylisted op types; imported here so that float exports never
+            # depend on this internal module.
+            # pylint: disable-next=g-import-not-at-top
+            from tensorflow.lite.python import convert as lite_convert
+
             model = lite_convert.mlir_quantize(
                 converter.convert(), denylisted_ops=list(float_ops) or None
             )
