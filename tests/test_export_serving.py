@@ -698,3 +698,75 @@ def test_grpc_recipe_builds_requests_the_model_answers(exported):
     np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-5)
     assert all(isinstance(n, str) for n in got["label_names"])
     assert set(got["label_names"]) <= {"pos", "neg"}
+
+
+def test_cli_exports_embedder_and_fill_mask_from_checkpoints(tmp_path, capsys):
+    """--model=embedder|fill_mask: no fine-tuned folder, a checkpoint."""
+    from bert_tf import checkpoints
+    from bert_tf.heads import BertPretrainer
+
+    vocab = tt.write_vocab(str(tmp_path))
+    config = tt.write_tiny_config(str(tmp_path))
+    base = tmp_path / "savedmodels"
+    code = _run_cli(
+        "--model=embedder",
+        f"--init_checkpoint=random:{config}",
+        f"--vocab_file={vocab}",
+        "--do_lower_case",
+        "--max_seq_length=16",
+        f"--export_dir={base}",
+    )
+    assert code == 0, capsys.readouterr().err
+    embed = tf.saved_model.load(str(base / "embedder" / "1"))
+    out = embed.signatures["serving_default"](text=tf.constant(["the dog"]))
+    assert out["mean_pooled"].shape == (1, 16)
+    lite = str(tmp_path / "embedder.tflite")
+    code = _run_cli(
+        "--model=embedder",
+        f"--init_checkpoint=random:{config}",
+        f"--vocab_file={vocab}",
+        "--do_lower_case",
+        "--max_seq_length=16",
+        "--format=tflite",
+        f"--export_path={lite}",
+    )
+    assert code == 0, capsys.readouterr().err
+    assert op_audit.audit_tflite(open(lite, "rb").read())
+    # A Google TF1 checkpoint with its masked-LM head (as `bert_tf pretrain`
+    # exports it) gives the fill-mask model; its top-1 equals the Keras head.
+    pretrainer = BertPretrainer(tt.tiny_encoder())
+    folder = str(tmp_path / "google")
+    checkpoints.save_google_checkpoint(pretrainer, folder, vocab)
+    code = _run_cli(
+        "--model=fill_mask",
+        f"--init_checkpoint={folder}",
+        "--max_seq_length=16",
+        "--top_k=3",
+        f"--export_dir={base}",
+    )
+    assert code == 0, capsys.readouterr().err
+    fill = tf.saved_model.load(str(base / "fill_mask" / "1"))
+    out = fill.signatures["serving_default"](
+        text=tf.constant(["the [MASK] dog"])
+    )
+    assert out["top_k_ids"].shape == (1, 1, 3)
+    v = tt.VOCAB.index
+    word_ids = [v("[CLS]"), v("the"), v("[MASK]"), v("dog"), v("[SEP]")]
+    word_ids = np.array([word_ids + [0] * 11], np.int32)  # [1, 16]
+    logits = pretrainer(
+        {
+            "input_word_ids": word_ids,
+            "input_mask": (word_ids > 0).astype(np.int32),
+            "input_type_ids": np.zeros_like(word_ids),
+            "masked_lm_positions": np.array([[2]], np.int32),
+        }
+    )[
+        "mlm_logits"
+    ]  # [1, 1, V]
+    want = np.argsort(-logits.numpy()[0, 0])[:3]
+    np.testing.assert_array_equal(out["top_k_ids"].numpy()[0, 0], want)
+    assert out["mask_positions"].numpy().tolist() == [[2]]
+    assert "fill_mask" in open(base / "models.config").read()
+    code = _run_cli("--model=fill_mask", f"--export_dir={base}")
+    assert code == 2
+    assert "--init_checkpoint" in capsys.readouterr().err

@@ -14,6 +14,12 @@ that order. `models.config` names `--serving_base_path/<name>` as each
 model's base path (`/models`, where the `tensorflow/serving` image expects
 the mounted folder); `--serving_base_path=local` writes this machine's paths.
 
+An embedder (pooled and mean-pooled embeddings) or a fill-mask model (the
+masked LM's top-k tokens at each `[MASK]`) comes from a checkpoint instead:
+
+  bert_tf export --model=embedder --init_checkpoint=minilm
+  bert_tf export --model=fill_mask --init_checkpoint=uncased_L-12_H-768_A-12
+
 The preprocessing model alone (raw strings → BERT inputs) is written from a
 vocabulary:
 
@@ -26,6 +32,7 @@ import sys
 
 from absl import flags
 from absl import logging
+from bert_tf import files
 
 FLAGS = flags.FLAGS
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
@@ -95,6 +102,25 @@ def define_flags():
         "Where the server sees --export_dir, for models.config ('local': "
         "this machine's absolute path).",
     )
+    # Models without a fine-tuned folder, from a checkpoint.
+    _define(
+        "enum",
+        "model",
+        None,
+        "Without --model_dir: 'embedder' (pooled and mean-pooled embeddings "
+        "of --init_checkpoint's encoder) or 'fill_mask' (the masked-LM head "
+        "of a Google TF1 checkpoint, e.g. the original BERT's or "
+        "`bert_tf pretrain`'s export/google).",
+        ["embedder", "fill_mask"],
+    )
+    _define(
+        "string",
+        "init_checkpoint",
+        None,
+        "--model's checkpoint: 'minilm', a Hugging Face or Google TF1 folder "
+        "(embedder); a Google TF1 folder (fill_mask).",
+    )
+    _define("integer", "top_k", 5, "fill_mask: tokens returned per [MASK].")
     # The preprocessing model from a vocabulary.
     _define("string", "vocab_file", None, "The WordPiece vocab.txt.")
     _define("boolean", "do_lower_case", None, "Uncased (True) or cased.")
@@ -133,28 +159,67 @@ def read_warmup_file(path: str) -> list:
 def _write_file(path: str, data: bytes, overwrite: bool) -> None:
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    files.atomic_write(path, data)
+
+
+def _checkpoint_module():
+    """The serving module of --model from --init_checkpoint."""
+    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+        task_serving,
+    )
+    from bert_tf.tasks import common  # pylint: disable=g-import-not-at-top
+
+    if not FLAGS.init_checkpoint:
+        raise ValueError(f"--model={FLAGS.model} needs --init_checkpoint")
+    seq_length = FLAGS.max_seq_length or 128
+    if FLAGS.model == "embedder":
+        encoder, tokenizer, vocab = common.load_initial_model(
+            FLAGS.init_checkpoint,
+            vocab_file=FLAGS.vocab_file,
+            lower_case=FLAGS.do_lower_case,
+            max_seq_length=seq_length,
+        )
+        return task_serving.EmbedderServing(
+            encoder, tokenizer, seq_length, vocab_path=vocab
+        )
+    from bert_tf import checkpoints  # pylint: disable=g-import-not-at-top
+
+    folder = FLAGS.init_checkpoint
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"--init_checkpoint must be a Google TF1 checkpoint folder "
+            f"(bert_config.json, bert_model.ckpt.*, vocab.txt): {folder!r}"
+        )
+    vocab = FLAGS.vocab_file or common.check_file(
+        os.path.join(folder, "vocab.txt"), "checkpoint's vocab.txt"
+    )
+    lower_case = common.resolve_lower_case(vocab, FLAGS.do_lower_case, folder)
+    pretrainer = checkpoints.load_google_checkpoint(folder, with_heads=True)
+    return task_serving.FillMaskServing.from_pretrainer(
+        pretrainer, vocab, lower_case, seq_length, top_k=FLAGS.top_k
+    )
 
 
 def _export_task() -> None:
     from bert_tf.export import serving  # pylint: disable=g-import-not-at-top
 
-    model_dir = FLAGS.model_dir
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"--model_dir not found: {model_dir!r}")
+    if FLAGS.model_dir:
+        source = FLAGS.model_dir
+        if not os.path.isdir(source):
+            raise FileNotFoundError(f"--model_dir not found: {source!r}")
+        name = FLAGS.name
+    else:
+        source = _checkpoint_module()
+        name = FLAGS.name or FLAGS.model
     warmup = read_warmup_file(FLAGS.warmup_file) if FLAGS.warmup_file else None
     if FLAGS.format == "tflite":
-        _export_task_tflite(model_dir, warmup)
+        _export_task_tflite(source, name, warmup)
         return
     base_path = FLAGS.serving_base_path
     result = serving.export_for_serving(
-        model_dir,
+        source,
         base_dir=FLAGS.export_dir,
-        name=FLAGS.name,
+        name=name,
         version=FLAGS.version,
         overwrite=FLAGS.overwrite,
         warmup_inputs=warmup,
@@ -169,7 +234,7 @@ def _export_task() -> None:
     )
 
 
-def _export_task_tflite(model_dir: str, warmup) -> None:
+def _export_task_tflite(source, name: str | None, warmup) -> None:
     from bert_tf.export import (
         task_serving,
     )  # pylint: disable=g-import-not-at-top
@@ -180,11 +245,16 @@ def _export_task_tflite(model_dir: str, warmup) -> None:
             "--quantization=int8 calibrates on your text: pass --warmup_file "
             "(one example per line), or use --quantization=dynamic_int8"
         )
-    name = FLAGS.name or os.path.basename(os.path.normpath(model_dir))
+    if isinstance(source, str):
+        name = name or os.path.basename(os.path.normpath(source))
     path = FLAGS.export_path or os.path.join(FLAGS.export_dir, f"{name}.tflite")
     if os.path.exists(path) and not FLAGS.overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    module = task_serving.build_serving_module(model_dir)
+    module = (
+        task_serving.build_serving_module(source)
+        if isinstance(source, str)
+        else source
+    )
     texts = None
     if warmup is not None:
         texts = [row[0] if len(row) == 1 else row for row in warmup]
@@ -242,18 +312,20 @@ def _export_preprocessing() -> None:
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.model_dir and FLAGS.model:
+        raise ValueError("pass either --model_dir or --model, not both")
     if FLAGS.model_dir and FLAGS.vocab_file:
         raise ValueError(
             "pass either --model_dir (a fine-tuned model) or --vocab_file "
             "(the preprocessing model), not both"
         )
-    if FLAGS.model_dir:
+    if FLAGS.model_dir or FLAGS.model:
         _export_task()
     elif FLAGS.vocab_file:
         _export_preprocessing()
     else:
         raise ValueError(
             "nothing to export: pass --model_dir=<fine-tuned model folder>, "
-            "or --vocab_file, --do_lower_case and --export_path for the "
+            "--model=embedder|fill_mask with --init_checkpoint, or --vocab_file, --do_lower_case and --export_path for the "
             "preprocessing model"
         )
