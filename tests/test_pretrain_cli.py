@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import pretrain_testing
 from bert_tf.config import BertConfig
@@ -121,9 +122,11 @@ def test_killed_run_resumes_from_its_last_checkpoint(files, tmp_path):
                             stderr=subprocess.STDOUT, env=ENV)
     deadline = time.time() + TIMEOUT
     try:
+        # Wait for a committed checkpoint: the `checkpoint` state file names
+        # it only after its .index and .data files are complete (a kill
+        # between the two rightly leaves nothing to resume from).
         while time.time() < deadline and proc.poll() is None:
-            if ckpt_dir.exists() and any(
-                    n.endswith(".index") for n in os.listdir(ckpt_dir)):
+            if ckpt_dir.exists() and tf.train.latest_checkpoint(str(ckpt_dir)):
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
@@ -133,8 +136,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(files, tmp_path):
             proc.kill()
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    steps = sorted(int(m.group(1)) for n in os.listdir(ckpt_dir)
-                   for m in [re.match(r"ckpt-(\d+)\.index$", n)] if m)
+    committed = tf.train.latest_checkpoint(str(ckpt_dir))
+    steps = [int(re.search(r"ckpt-(\d+)$", committed).group(1))]
     assert steps and steps[-1] < 150
     assert not (out / "export").exists()  # it did not finish
 
