@@ -30,7 +30,6 @@ from typing import Dict, Optional
 from absl import logging
 import tensorflow as tf
 
-from bert_tf.export import op_audit
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
@@ -207,9 +206,14 @@ def export_preprocessing(
     >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
     ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
     """
+    # The task exports' writer: temporary folder, op audit, then swap.
+    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+        task_serving,
+    )
+
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise FileExistsError(
-            f"{export_dir} exists; pass overwrite=True to " "replace it"
+            f"{export_dir} exists; pass overwrite=True to replace it"
         )
     staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
     try:
@@ -219,15 +223,9 @@ def export_preprocessing(
         module = PreprocessingModule(
             tokenizer, seq_length, truncator, vocab_path
         )
-        # Write next to the target, then swap, so a failure loses nothing.
-        tmp_dir = export_dir.rstrip("/") + ".tmp-export"
-        if tf.io.gfile.exists(tmp_dir):
-            tf.io.gfile.rmtree(tmp_dir)
-        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
-        audit = op_audit.audit_saved_model(tmp_dir)
-        if tf.io.gfile.exists(export_dir):
-            tf.io.gfile.rmtree(export_dir)
-        tf.io.gfile.rename(tmp_dir, export_dir)
+        audit = task_serving.save_serving_module(
+            module, export_dir, overwrite=overwrite
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logging.info(
