@@ -61,6 +61,26 @@ def _initializer(encoder):
 class _BertTask(keras.Model):
     """Shared config handling: the encoder is serialized in `get_config`."""
 
+    # Heads that read only the sequence output set this False: the pooler
+    # then gets no gradient, so it is left out of training (and Keras does
+    # not warn, on every fit, that its variables have no gradients).
+    uses_pooler = True
+
+    def _without_unused_pooler(self, variables):
+        if self.uses_pooler:
+            return variables
+        pooler = {id(v) for v in self.encoder.pooler.weights}
+        return [v for v in variables if id(v) not in pooler]
+
+    # Keras reads both: the train step the first, `optimizer.build` the second.
+    @property
+    def trainable_weights(self):
+        return self._without_unused_pooler(super().trainable_weights)
+
+    @property
+    def trainable_variables(self):
+        return self._without_unused_pooler(super().trainable_variables)
+
     def _task_config(self) -> dict:
         raise NotImplementedError
 
@@ -246,6 +266,8 @@ class BertTokenClassifier(_BertTask):
     (None, None, 5)
     """
 
+    uses_pooler = False
+
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
         _check_encoder(encoder)
         inputs = _inputs()
@@ -325,6 +347,8 @@ class BertSpanLabeler(_BertTask):
     >>> tuple(out["start_logits"].shape), tuple(out["end_logits"].shape)
     ((2, 8), (2, 8))
     """
+
+    uses_pooler = False
 
     def __init__(self, encoder, **kwargs):
         _check_encoder(encoder)

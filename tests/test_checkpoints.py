@@ -9,6 +9,8 @@ import pytest
 import safetensors.numpy
 import tensorflow as tf
 
+import garden_testing
+
 from bert_tf.checkpoints import (
     CheckpointMismatchError,
     load_google_checkpoint,
@@ -291,7 +293,7 @@ def test_keras_hub_backbone_import():
 # --- Model Garden --------------------------------------------------------------------
 
 def test_model_garden_encoder_and_checkpoint_import(tmp_path):
-    pytest.importorskip("official")
+    garden_testing.import_garden("official")
     from bert_tf.checkpoints.model_garden import (
         build_model_garden_encoder,
         load_model_garden_checkpoint,

@@ -7,6 +7,7 @@ runs) to spare a TensorFlow start-up per command; one test runs the real
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -104,15 +105,24 @@ def test_clear_errors(workdir, args, message):
     assert "Traceback" not in proc.stderr
 
 
+# TF's C++ log lines: "2026-12-05 00:44:05.697248: I external/...cc:31] ...".
+TF_CPP_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] ", re.M)
+
+
 def test_entry_point_and_convert(workdir, tmp_path):
     d = workdir
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
         [sys.executable, "-m", "bert_tf", "finetune", "--task=ner",
          f"--train_file={d}/missing.conll", f"--output_dir={d}/y"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 1
     assert f"CoNLL file not found: '{d}/missing.conll'" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # A quiet start: none of TF's C++ lines (cuInit on a CPU machine, CPU
+    # feature notes), however the machine is set up.
+    assert not TF_CPP_LOG_LINE.search(proc.stderr), proc.stderr
+    assert "cuInit" not in proc.stderr and "absl::InitializeLog" not in proc.stderr
     out = str(tmp_path / "hf")
     _run("convert", f"--input={d}/model/model.keras", "--output_format=hf",
          f"--output_dir={out}")
@@ -136,13 +146,28 @@ def test_squad_finetune_and_predict(workdir):
          "answers": []}]}]}]}
     tt.write(d, "squad.json", json.dumps(data))
     out = os.path.join(d, "qa")
-    _run("finetune", "--task=squad", f"--train_file={d}/squad.json",
+    proc = _run("finetune", "--task=squad", f"--train_file={d}/squad.json",
          f"--eval_file={d}/squad.json", f"--output_dir={out}",
          "--version_2_with_negative", "--max_seq_length=16", "--doc_stride=4",
          "--max_query_length=6", "--num_train_epochs=1", *_init(d))
+    # The span labeler does not use the pooler: it is not trained, and Keras
+    # has no reason to warn that its variables get no gradients.
+    assert "Gradients do not exist" not in proc.stderr
     results = json.load(open(os.path.join(out, "eval_results.json")))
     assert results["total"] == 2 and "HasAns_f1" in results
     with open(os.path.join(out, "eval_predictions.jsonl")) as f:
         records = [json.loads(line) for line in f]
     assert [r["id"] for r in records] == ["a", "b"]
     assert all("null_score_diff" in r for r in records)
+
+
+def test_tf_logs_flag_and_user_setting(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    cli.quiet_tensorflow(["--task=ner"])
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    cli.quiet_tensorflow(["--tf_logs"])
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # The user's choice stands.
+    cli.quiet_tensorflow([])
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"

@@ -9,6 +9,7 @@ folder. A failing cell fails the test, naming the notebook and its output.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,31 @@ def test_notebook_is_valid_nbformat_4(path):
     except ImportError:
         return
     nbformat.validate(nbformat.reads(json.dumps(notebook), as_version=4))
+
+
+def install_cell(notebook) -> str:
+    """The code cell that installs bert_tf on Colab."""
+    cells = [
+        "".join(c["source"])
+        for c in notebook["cells"]
+        if c["cell_type"] == "code" and "BERT_TF_SOURCE" in "".join(c["source"])
+    ]
+    assert len(cells) == 1, "one install cell per notebook"
+    return cells[0]
+
+
+def test_install_cells_are_one_and_need_only_a_url():
+    """Both notebooks install the same way; the user changes one string.
+
+    CI's Colab environment (.ci/run) runs this very cell with the string set
+    to the wheel it built, on Colab's preinstalled set.
+    """
+    cells = {install_cell(_load(p)) for p in NOTEBOOKS}
+    assert len(cells) == 1
+    (cell,) = cells
+    assert len(re.findall(r"^BERT_TF_SOURCE = \"[^\"]+\"", cell, re.M)) == 1
+    # Nothing that would replace Colab's TensorFlow (a restart, keras-hub#1321).
+    assert "--upgrade" not in cell and "tensorflow" not in cell
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)

@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import garden_testing
+
 from bert_tf.checkpoints import load_google_checkpoint, load_hf_checkpoint
 from bert_tf.checkpoints import save_google_checkpoint
 from bert_tf.heads import BertEmbedder
@@ -130,7 +132,7 @@ def test_paraphrases_rank_above_unrelated(minilm):
 
 def test_model_garden_converter_agrees(minilm, inputs, minilm_outputs, tmp_path):
     """Our TF1 export -> Model Garden's converter -> Model Garden's encoder."""
-    pytest.importorskip("official")
+    garden_testing.import_garden("official")
     from official.nlp.tools import tf1_bert_checkpoint_converter_lib as conv
 
     from bert_tf.checkpoints.model_garden import build_model_garden_encoder
@@ -164,7 +166,7 @@ def test_model_garden_converter_agrees(minilm, inputs, minilm_outputs, tmp_path)
 
 def test_model_garden_checkpoint_import(minilm, inputs, minilm_outputs, tmp_path):
     """A Model Garden TF2 checkpoint imports back into the same weights."""
-    pytest.importorskip("official")
+    garden_testing.import_garden("official")
     from bert_tf.checkpoints.model_garden import (
         build_model_garden_encoder,
         load_model_garden_checkpoint,

@@ -12,10 +12,12 @@ import os
 import numpy as np
 import pytest
 
+import garden_testing
+
 import tasks_testing as tt
 from bert_tf.tasks import squad
 
-squad_lib = pytest.importorskip("official.nlp.data.squad_lib")
+squad_lib = garden_testing.import_garden("official.nlp.data.squad_lib")
 from official.nlp.tools import squad_evaluate_v1_1  # noqa: E402
 from official.nlp.tools import squad_evaluate_v2_0  # noqa: E402
 from official.nlp.tools import tokenization  # noqa: E402

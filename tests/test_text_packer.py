@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import garden_testing
+
 from bert_tf.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_tf.text.packer import pack_segments
 
@@ -52,7 +54,7 @@ def test_equals_keras_hub_multi_segment_packer(truncator, num_segments):
 
 @pytest.mark.parametrize("truncator", ["round_robin", "waterfall"])
 def test_equals_model_garden_bert_pack_inputs(truncator):
-    mg_layers = pytest.importorskip("official.nlp.modeling.layers")
+    mg_layers = garden_testing.import_garden("official.nlp.modeling.layers")
     rng = np.random.default_rng(7)
     for num_segments in (1, 2, 3):
         for seq_length in (5, 16):

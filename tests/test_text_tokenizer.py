@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import garden_testing
+
 from bert_tf.data.edge_text import EDGE_CASES
 from bert_tf.text import BertTokenizer
 from bert_tf.text import normalizer
@@ -12,7 +14,7 @@ from bert_tf.text import normalizer
 
 def reference_tokenizer(vocab_path, lower_case):
     """google-research/bert's FullTokenizer, as kept in Model Garden."""
-    tokenization = pytest.importorskip("official.nlp.tools.tokenization")
+    tokenization = garden_testing.import_garden("official.nlp.tools.tokenization")
     ref = tokenization.FullTokenizer(vocab_path, do_lower_case=lower_case)
     # The original limit; Model Garden raised its default to 400.
     ref.wordpiece_tokenizer.max_input_chars_per_word = 200

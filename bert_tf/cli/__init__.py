@@ -4,13 +4,27 @@ Each subcommand lives in `bert_tf/cli/<name>.py` and defines
 `define_flags()` (absl flags, with the original BERT scripts' names where they
 exist) and `main(argv)`. Only the chosen subcommand's flags are defined, so
 `bert_tf <command> --help` lists just those.
+
+TensorFlow's C++ start-up lines (CUDA probing on a CPU machine, CPU feature
+notes) are hidden unless the user asks for them with `--tf_logs` or sets
+`TF_CPP_MIN_LOG_LEVEL` themselves: failures still arrive as Python errors.
 """
 
 import importlib
+import os
 import sys
 from typing import List, Optional
 
 from absl import app
+from absl import flags
+
+TF_LOGS_FLAG = "tf_logs"
+flags.DEFINE_bool(
+    TF_LOGS_FLAG,
+    False,
+    "Show TensorFlow's C++ log lines (start-up, CUDA probing). Without it "
+    "they are hidden, unless TF_CPP_MIN_LOG_LEVEL is set.",
+)
 
 # Subcommand → (module, one-line description).
 COMMANDS = {
@@ -56,6 +70,22 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def quiet_tensorflow(args: List[str]) -> None:
+    """Hides TF's C++ log lines unless `--tf_logs` or the user's own setting.
+
+    Must run before TensorFlow is imported: the C++ side reads
+    TF_CPP_MIN_LOG_LEVEL once, at load.
+    """
+    wants_logs = any(
+        a in (f"--{TF_LOGS_FLAG}", f"--{TF_LOGS_FLAG}=true", f"--{TF_LOGS_FLAG}=1")
+        for a in args
+    )
+    if not wants_logs:
+        # 3: fatal only. The cuInit "error" on a CPU machine is logged at
+        # ERROR level; real failures reach the user as Python exceptions.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def run(argv: Optional[List[str]] = None) -> None:
     """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
     argv = list(sys.argv if argv is None else argv)
@@ -70,6 +100,8 @@ def run(argv: Optional[List[str]] = None) -> None:
     if command not in COMMANDS:
         sys.stderr.write(f"bert_tf: unknown command {command!r}\n\n{usage()}\n")
         sys.exit(2)
+    if "tensorflow" not in sys.modules:  # Else too late, and a caller's choice.
+        quiet_tensorflow(rest)
     module = importlib.import_module(COMMANDS[command][0])
     module.define_flags()
 

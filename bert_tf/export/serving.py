@@ -58,7 +58,6 @@ import dataclasses
 import os
 import re
 import shutil
-import tempfile
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from absl import logging
@@ -628,7 +627,7 @@ def export_for_serving(
     track_backing_variables(module)
     created_root = not os.path.isdir(model_root)
     os.makedirs(model_root, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=model_root)
+    staging = files.make_temp_dir(model_root, prefix=".export-")
     try:
         staged = os.path.join(staging, "saved_model")
         audit = task_serving.save_serving_module(module, staged)
@@ -676,22 +675,6 @@ def _refuse_existing(model_root: str, version: int) -> None:
 
 def _move_into_place(staged: str, target: str, overwrite: bool) -> None:
     """Renames the finished version in; keeps the old one until that worked."""
-    parent = os.path.dirname(target)
-    old = None
-    if os.path.exists(target):
-        if not overwrite:
-            _refuse_existing(parent, int(os.path.basename(target)))
-        old = tempfile.mkdtemp(prefix=".replaced-", dir=parent)
-        os.rmdir(old)
-        os.rename(target, old)
-    try:
-        os.rename(staged, target)
-    except OSError as e:
-        if old is not None:
-            os.rename(old, target)
-        if os.path.exists(target):
-            # Another export took this version meanwhile.
-            raise FileExistsError(f"{target} appeared during the export") from e
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(target) and not overwrite:
+        _refuse_existing(os.path.dirname(target), int(os.path.basename(target)))
+    files.replace_dir(staged, target)

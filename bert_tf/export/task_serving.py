@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from typing import Dict, Optional, Sequence
 
 from absl import logging
@@ -35,6 +34,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_tf import files
 from bert_tf.export import op_audit
 from bert_tf.export.serving_base import TaskServingModule
 from bert_tf.export.serving_base import same_batch
@@ -905,39 +905,21 @@ def save_serving_module(
       ValueError: the graph needs an op outside core TF and TF-Text.
     """
     export_dir = export_dir.rstrip("/") or export_dir
-    if tf.io.gfile.exists(export_dir) and not overwrite:
-        raise FileExistsError(
-            f"{export_dir} exists; pass overwrite=True to replace it"
-        )
+    files.refuse_existing(export_dir, overwrite)
     if hasattr(module, "signatures") and callable(module.signatures):
         signatures = module.signatures()
     else:
         signatures = dict(getattr(module, "signatures", {}))
     parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    base = os.path.basename(export_dir)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
-    old_dir = None
+    tmp_dir = files.make_temp_dir(
+        parent, prefix=f".{os.path.basename(export_dir)}.tmp-"
+    )
     try:
         tf.saved_model.save(module, tmp_dir, signatures=signatures)
         audit = op_audit.audit_saved_model(tmp_dir)
-        if tf.io.gfile.exists(export_dir):
-            # Move the old export aside first: a failed rename keeps it.
-            old_dir = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-            os.rmdir(old_dir)
-            os.rename(export_dir, old_dir)
-        os.rename(tmp_dir, export_dir)
-    except BaseException:
-        if (
-            old_dir
-            and os.path.exists(old_dir)
-            and not os.path.exists(export_dir)
-        ):
-            os.rename(old_dir, export_dir)
+        files.replace_dir(tmp_dir, export_dir)
+    finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    if old_dir:
-        shutil.rmtree(old_dir, ignore_errors=True)
     logging.info(
         "exported %s to %s; TF-Text ops: %s",
         type(module).__name__,

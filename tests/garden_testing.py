@@ -1,0 +1,14 @@
+"""Model Garden (tf-models-official) as a reference in tests, where installed."""
+
+import pytest
+
+MISSING = (
+    "Model Garden (tf-models-official, the `garden` extra) is not installed: "
+    "it pins TF 2.20 (tensorflow~=2.20.0), so environments on another TF release "
+    "run without it; `pip install -e .[garden]` on TF 2.20 runs these tests"
+)
+
+
+def import_garden(name: str):
+    """`official.<...>` module `name`, or a skip that says why it is missing."""
+    return pytest.importorskip(name, reason=MISSING)
