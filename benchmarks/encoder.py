@@ -245,12 +245,9 @@ def run_shape(name, cfg, args, peak, results):
         "runs": entries,
         "fastest_peer": best_peer,
         "bert_tf_best_float32": ours,
-        "ratio_vs_fastest_peer_float32": round(
-            entries[ours]["seq_per_s"] / peers[best_peer], 3
-        ),
+        "ratio_vs_fastest_peer_float32": round(entries[ours]["seq_per_s"] / peers[best_peer], 3),
         "cpu_time_ratio_vs_best_peer_float32": round(
-            entries[ours]["seq_per_cpu_s"]
-            / max(entries[k]["seq_per_cpu_s"] for k in peers),
+            entries[ours]["seq_per_cpu_s"] / max(entries[k]["seq_per_cpu_s"] for k in peers),
             3,
         ),
         "bfloat16_speedup_vs_float32": round(
@@ -271,8 +268,7 @@ def main(argv=None):
     parser.add_argument(
         "--peer-graph",
         action="store_true",
-        help="also time keras-hub and Model Garden without XLA (slower than "
-        "their XLA runs)",
+        help="also time keras-hub and Model Garden without XLA (slower than their XLA runs)",
     )
     parser.add_argument(
         "--budget",

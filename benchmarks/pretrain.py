@@ -99,9 +99,13 @@ def main():
     parser.add_argument("--timing_steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    result = {"benchmark": "pretrain", "tf": tf.__version__,
-              "keras": keras.__version__, "keras_hub": keras_hub.__version__,
-              "cpus": os.cpu_count()}
+    result = {
+        "benchmark": "pretrain",
+        "tf": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "cpus": os.cpu_count(),
+    }
     folder = tempfile.mkdtemp(prefix="bert_tf_pretrain_bench_")
 
     # -- corpus and vocabulary -------------------------------------------------
@@ -110,53 +114,73 @@ def main():
     with open(train_file, encoding="utf-8") as f:
         texts = f.read().splitlines()
     # Every third training docstring is plenty to learn a 4k vocabulary.
-    vocab = learn_vocabulary(texts[::3], vocab_size=args.vocab,
-                             lower_case=True, num_unused_tokens=0)
+    vocab = learn_vocabulary(
+        texts[::3], vocab_size=args.vocab, lower_case=True, num_unused_tokens=0
+    )
     vocab_file = save_vocabulary(vocab, os.path.join(folder, "vocab.txt"))
-    result.update(docs_train=n_train, docs_held_out=n_held,
-                  vocab_size=len(vocab),
-                  vocab_seconds=round(time.perf_counter() - t0, 1))
-    log(f"corpus {n_train}/{n_held} docs, vocab {len(vocab)} "
-        f"({result['vocab_seconds']} s)")
+    result.update(
+        docs_train=n_train,
+        docs_held_out=n_held,
+        vocab_size=len(vocab),
+        vocab_seconds=round(time.perf_counter() - t0, 1),
+    )
+    log(f"corpus {n_train}/{n_held} docs, vocab {len(vocab)} ({result['vocab_seconds']} s)")
 
-    config = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden,
-                        num_hidden_layers=args.layers,
-                        num_attention_heads=max(1, args.hidden // 64),
-                        intermediate_size=4 * args.hidden,
-                        max_position_embeddings=max(128, args.seq),
-                        hidden_act="gelu_new")
-    result["model"] = {"L": config.num_hidden_layers, "H": config.hidden_size,
-                       "A": config.num_attention_heads,
-                       "I": config.intermediate_size, "V": len(vocab),
-                       "S": args.seq, "batch": args.batch,
-                       "P": args.predictions, "hidden_act": "gelu_new"}
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=max(1, args.hidden // 64),
+        intermediate_size=4 * args.hidden,
+        max_position_embeddings=max(128, args.seq),
+        hidden_act="gelu_new",
+    )
+    result["model"] = {
+        "L": config.num_hidden_layers,
+        "H": config.hidden_size,
+        "A": config.num_attention_heads,
+        "I": config.intermediate_size,
+        "V": len(vocab),
+        "S": args.seq,
+        "batch": args.batch,
+        "P": args.predictions,
+        "hidden_act": "gelu_new",
+    }
 
     # -- pre-training with held-out evaluation ---------------------------------
     t0 = time.perf_counter()
     model, fit = pretrain.run_pretraining(
-        train_file, os.path.join(folder, "out"), vocab_file, config,
-        input_format="paragraphs", max_seq_length=args.seq,
+        train_file,
+        os.path.join(folder, "out"),
+        vocab_file,
+        config,
+        input_format="paragraphs",
+        max_seq_length=args.seq,
         max_predictions_per_seq=args.predictions,
-        train_batch_size=args.batch, learning_rate=args.learning_rate,
+        train_batch_size=args.batch,
+        learning_rate=args.learning_rate,
         num_train_steps=args.steps,
         num_warmup_steps=max(1, args.steps // 10),
         save_checkpoints_steps=args.eval_every,
-        eval_input_file=held_out_file, eval_steps=args.eval_steps,
-        verbose=0, seed=1)
+        eval_input_file=held_out_file,
+        eval_steps=args.eval_steps,
+        verbose=0,
+        seed=1,
+    )
     seconds = time.perf_counter() - t0
     history = fit.history.history
     curve = []
     for i in range(len(history["val_loss"])):
-        curve.append({
-            "step": min((i + 1) * args.eval_every, args.steps),
-            "train_mlm_loss": round(history["mlm_logits_loss"][i], 3),
-            "held_out_mlm_loss": round(history["val_mlm_logits_loss"][i], 3),
-            "held_out_mlm_accuracy": round(
-                history["val_mlm_logits_accuracy"][i], 4),
-            "held_out_nsp_accuracy": round(
-                history["val_nsp_logits_accuracy"][i], 4),
-            "learning_rate": float(f"{history['learning_rate'][i]:.3g}"),
-        })
+        curve.append(
+            {
+                "step": min((i + 1) * args.eval_every, args.steps),
+                "train_mlm_loss": round(history["mlm_logits_loss"][i], 3),
+                "held_out_mlm_loss": round(history["val_mlm_logits_loss"][i], 3),
+                "held_out_mlm_accuracy": round(history["val_mlm_logits_accuracy"][i], 4),
+                "held_out_nsp_accuracy": round(history["val_nsp_logits_accuracy"][i], 4),
+                "learning_rate": float(f"{history['learning_rate'][i]:.3g}"),
+            }
+        )
         log(curve[-1])
     result["held_out"] = curve
     result["held_out_examples_per_eval"] = args.eval_steps * args.batch
@@ -167,9 +191,14 @@ def main():
     # -- data pipeline alone ---------------------------------------------------
     tokenizer = BertTokenizer(vocab_file, lower_case=True)
     ds = data_lib.pretraining_dataset(
-        train_file, tokenizer, args.batch, max_seq_length=args.seq,
-        max_predictions_per_seq=args.predictions, input_format="paragraphs",
-        seed=5)
+        train_file,
+        tokenizer,
+        args.batch,
+        max_seq_length=args.seq,
+        max_predictions_per_seq=args.predictions,
+        input_format="paragraphs",
+        seed=5,
+    )
     it = iter(ds)
     for _ in range(3):
         next(it)
@@ -177,29 +206,30 @@ def main():
     n = 30
     for _ in range(n):
         next(it)
-    result["pipeline_examples_per_second"] = round(
-        n * args.batch / (time.perf_counter() - t0), 1)
+    result["pipeline_examples_per_second"] = round(n * args.batch / (time.perf_counter() - t0), 1)
     log("pipeline ex/s", result["pipeline_examples_per_second"])
 
     # -- training throughput at equal settings ---------------------------------
     batches = list(ds.take(8).as_numpy_iterator())
     cached = tf.data.Dataset.from_tensor_slices(
-        {k: np.stack([b[k] for b in batches]) for k in batches[0]}).cache()
+        {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    ).cache()
     cached = cached.repeat()
     bert_data = cached.map(data_lib.to_model_inputs).prefetch(2)
 
     def hub_inputs(f):
-        x = {"token_ids": f["input_word_ids"],
-             "segment_ids": f["input_type_ids"],
-             "padding_mask": f["input_mask"] > 0,
-             "mask_positions": f["masked_lm_positions"]}
+        x = {
+            "token_ids": f["input_word_ids"],
+            "segment_ids": f["input_type_ids"],
+            "padding_mask": f["input_mask"] > 0,
+            "mask_positions": f["masked_lm_positions"],
+        }
         return x, f["masked_lm_ids"], f["masked_lm_weights"]
 
     hub_data = cached.map(hub_inputs).prefetch(2)
 
     def adamw():
-        return optimizer_lib.create_optimizer(1e-4, num_train_steps=10**6,
-                                              num_warmup_steps=0)
+        return optimizer_lib.create_optimizer(1e-4, num_train_steps=10**6, num_warmup_steps=0)
 
     keras.utils.set_random_seed(3)
     full = BertPretrainer(BertEncoder.from_bert_config(config))
@@ -207,47 +237,54 @@ def main():
     mlm_only = BertPretrainer(BertEncoder.from_bert_config(config))
     mlm_only.compile(
         optimizer=adamw(),
-        loss={"mlm_logits":
-              losses_lib.MaskedSparseCategoricalCrossentropy()},
-        metrics={"mlm_logits":
-                 [losses_lib.MaskedSparseCategoricalAccuracy()]},
-        jit_compile=False)
+        loss={"mlm_logits": losses_lib.MaskedSparseCategoricalCrossentropy()},
+        metrics={"mlm_logits": [losses_lib.MaskedSparseCategoricalAccuracy()]},
+        jit_compile=False,
+    )
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocab), num_layers=args.layers,
-        num_heads=config.num_attention_heads, hidden_dim=args.hidden,
+        vocabulary_size=len(vocab),
+        num_layers=args.layers,
+        num_heads=config.num_attention_heads,
+        hidden_dim=args.hidden,
         intermediate_dim=config.intermediate_size,
-        max_sequence_length=config.max_position_embeddings)
+        max_sequence_length=config.max_position_embeddings,
+    )
     hub = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
-    hub.compile(optimizer=adamw(),
-                loss=keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True),
-                weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
-                jit_compile=False)  # Keras' default "auto" would pick XLA
-    contenders = {"bert_tf_mlm_nsp": (full, bert_data),
-                  "bert_tf_mlm_only": (mlm_only, bert_data),
-                  "keras_hub_mlm": (hub, hub_data)}
+    hub.compile(
+        optimizer=adamw(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        jit_compile=False,
+    )  # Keras' default "auto" would pick XLA
+    contenders = {
+        "bert_tf_mlm_nsp": (full, bert_data),
+        "bert_tf_mlm_only": (mlm_only, bert_data),
+        "keras_hub_mlm": (hub, hub_data),
+    }
     params = {}
     for name, (m, data) in contenders.items():
         timed_fit(m, data, 3)  # trace and warm up
-        params[name] = int(sum(np.prod(v.shape)
-                               for v in m.trainable_variables))
+        params[name] = int(sum(np.prod(v.shape) for v in m.trainable_variables))
     times = {name: [] for name in contenders}
     for r in range(args.rounds):
         for name, (m, data) in contenders.items():
             times[name].append(timed_fit(m, data, args.timing_steps))
         log("round", r, {k: round(v[-1], 2) for k, v in times.items()})
-    speed = {name: round(args.timing_steps * args.batch /
-                         statistics.median(t), 1)
-             for name, t in times.items()}
+    speed = {
+        name: round(args.timing_steps * args.batch / statistics.median(t), 1)
+        for name, t in times.items()
+    }
     result["train_examples_per_second"] = speed
     result["trainable_parameters"] = params
     result["speedup_vs_keras_hub"] = {
         "mlm_nsp": round(speed["bert_tf_mlm_nsp"] / speed["keras_hub_mlm"], 3),
-        "mlm_only": round(speed["bert_tf_mlm_only"] / speed["keras_hub_mlm"],
-                          3),
+        "mlm_only": round(speed["bert_tf_mlm_only"] / speed["keras_hub_mlm"], 3),
     }
-    result["timing"] = {"steps_per_round": args.timing_steps,
-                        "rounds": args.rounds, "statistic": "median"}
+    result["timing"] = {
+        "steps_per_round": args.timing_steps,
+        "rounds": args.rounds,
+        "statistic": "median",
+    }
     print(json.dumps(result))
 
 

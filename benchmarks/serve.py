@@ -39,7 +39,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -49,10 +48,13 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import _common  # noqa: E402
+
 from bert_tf.data import stdlib_corpus  # noqa: E402
 from bert_tf.encoder import INPUT_NAMES  # noqa: E402
-from bert_tf.export import task_serving  # noqa: E402
-from bert_tf.export import tflite  # noqa: E402
+from bert_tf.export import (
+    task_serving,  # noqa: E402
+    tflite,  # noqa: E402
+)
 from bert_tf.heads import BertClassifier  # noqa: E402
 from bert_tf.tasks import common  # noqa: E402
 
@@ -78,9 +80,7 @@ def real_strings(count: int) -> list:
 
 def throughput(fn, texts: list, batch_size: int, repeats: int) -> float:
     """Strings/s of `fn(list_of_strings)` over `texts` in batches."""
-    batches = [
-        texts[i : i + batch_size] for i in range(0, len(texts), batch_size)
-    ]
+    batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
     fn(batches[0])  # Warm-up (tracing, allocations).
 
     def run():
@@ -103,12 +103,8 @@ def hf_tokenizer(vocab_file: str):
         encodings = tok.encode_batch(texts)
         return {
             "input_word_ids": np.array([e.ids for e in encodings], np.int32),
-            "input_mask": np.array(
-                [e.attention_mask for e in encodings], np.int32
-            ),
-            "input_type_ids": np.array(
-                [e.type_ids for e in encodings], np.int32
-            ),
+            "input_mask": np.array([e.attention_mask for e in encodings], np.int32),
+            "input_type_ids": np.array([e.type_ids for e in encodings], np.int32),
         }
 
     return encode
@@ -131,14 +127,10 @@ def onnx_session(model, work_dir: str):
         return model(inputs, training=False)
 
     log("converting the id-level model to ONNX (tf2onnx, opset 17) ...")
-    tf2onnx.convert.from_function(
-        ids_to_logits, input_signature=spec, opset=17, output_path=path
-    )
+    tf2onnx.convert.from_function(ids_to_logits, input_signature=spec, opset=17, output_path=path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(
-        path, options, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def hf_pipeline_peer():
@@ -169,18 +161,14 @@ def tflite_figures(module, texts: list, work_dir: str, repeats: int) -> dict:
             kwargs["representative_texts"] = texts[:64]
         data = tflite.convert_task(module, quantization, **kwargs)
         runner = litert.InterpreterWithCustomOps(
-            custom_op_registerers=(
-                tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS
-            ),
+            custom_op_registerers=(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS),
             model_content=data,
         ).get_signature_runner("serving_default")
 
-        def one(text):
+        def one(text, runner=runner):
             return runner(text=np.array([text], object))["logits"]
 
-        latency = min(
-            _common.best_time(lambda t=t: one(t), repeats) for t in texts[:8]
-        )
+        latency = min(_common.best_time(lambda t=t: one(t), repeats) for t in texts[:8])
         labels = np.array([np.argmax(one(t)) for t in texts[:64]])
         if reference is None:
             reference = labels
@@ -193,9 +181,7 @@ def tflite_figures(module, texts: list, work_dir: str, repeats: int) -> dict:
     for quantization in ("dynamic_int8", "int8"):
         q = figures[quantization]
         q["size_ratio_to_float32"] = round(q["bytes"] / f32["bytes"], 3)
-        q["speedup_over_float32"] = round(
-            f32["single_string_ms"] / q["single_string_ms"], 2
-        )
+        q["speedup_over_float32"] = round(f32["single_string_ms"] / q["single_string_ms"], 2)
     return figures
 
 
@@ -210,9 +196,7 @@ def main():
     os.makedirs(work_dir, exist_ok=True)
 
     texts = real_strings(args.strings)
-    encoder, tokenizer, vocab_file = common.load_initial_model(
-        "minilm", max_seq_length=SEQ_LENGTH
-    )
+    encoder, tokenizer, vocab_file = common.load_initial_model("minilm", max_seq_length=SEQ_LENGTH)
     model = BertClassifier(encoder, num_classes=len(LABELS))
     module = task_serving.ClassifierServing(
         model, tokenizer, SEQ_LENGTH, labels=LABELS, vocab_path=vocab_file
@@ -263,9 +247,7 @@ def main():
         for name, fn in peers.items():
             log(f"{name} batch {batch_size} ...")
             rate = throughput(fn, texts, batch_size, args.repeats)
-            result["strings_per_s"].setdefault(name, {})[
-                f"batch_{batch_size}"
-            ] = round(rate, 2)
+            result["strings_per_s"].setdefault(name, {})[f"batch_{batch_size}"] = round(rate, 2)
             log(f"  {rate:.2f} strings/s")
     rates = result["strings_per_s"]
     result["ratios"] = {

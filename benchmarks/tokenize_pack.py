@@ -15,14 +15,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
 import keras_hub
-from official.nlp.tools import tokenization
 import tensorflow as tf
 import tokenizers
-
 from _common import best_time, emit, machine, minilm_vocab
+from absl import (
+    app,
+    flags,
+)
+from official.nlp.tools import tokenization
+
 from bert_tf.data import stdlib_corpus
 from bert_tf.text import BertPreprocessor, BertTokenizer, load_vocabulary
 
@@ -39,32 +41,22 @@ def main(argv):
     vocab_path = minilm_vocab()
     vocab = load_vocabulary(vocab_path)
     batches = [
-        tf.constant(lines[i : i + FLAGS.batch_size])
-        for i in range(0, len(lines), FLAGS.batch_size)
+        tf.constant(lines[i : i + FLAGS.batch_size]) for i in range(0, len(lines), FLAGS.batch_size)
     ]
-    py_batches = [
-        lines[i : i + FLAGS.batch_size]
-        for i in range(0, len(lines), FLAGS.batch_size)
-    ]
+    py_batches = [lines[i : i + FLAGS.batch_size] for i in range(0, len(lines), FLAGS.batch_size)]
     seq = FLAGS.seq_length
 
     tokenizer = BertTokenizer(vocab, lower_case=True)
     num_tokens = int(sum(tokenizer(b).flat_values.shape[0] for b in batches))
     preprocessor = BertPreprocessor(tokenizer, seq_length=seq)
-    ours = tf.function(
-        preprocessor, input_signature=[tf.TensorSpec([None], tf.string)]
-    )
+    ours = tf.function(preprocessor, input_signature=[tf.TensorSpec([None], tf.string)])
     ours_bare = tf.function(
         lambda t: tokenizer(t).flat_values,
         input_signature=[tf.TensorSpec([None], tf.string)],
     )
 
-    kh_tok = keras_hub.tokenizers.BertTokenizer(
-        vocabulary=vocab, lowercase=True
-    )
-    kh_pack = keras_hub.layers.MultiSegmentPacker(
-        seq, start_value=101, end_value=102, pad_value=0
-    )
+    kh_tok = keras_hub.tokenizers.BertTokenizer(vocabulary=vocab, lowercase=True)
+    kh_pack = keras_hub.layers.MultiSegmentPacker(seq, start_value=101, end_value=102, pad_value=0)
     kh = tf.function(
         lambda t: kh_pack(kh_tok(t)),
         input_signature=[tf.TensorSpec([None], tf.string)],
@@ -99,9 +91,7 @@ def main(argv):
             "tokens_per_s": round(num_tokens / seconds),
         }
     ratios = {
-        f"bert_tf_over_{name}": round(
-            results["bert_tf"]["mb_per_s"] / results[name]["mb_per_s"], 2
-        )
+        f"bert_tf_over_{name}": round(results["bert_tf"]["mb_per_s"] / results[name]["mb_per_s"], 2)
         for name in ("keras_hub", "hf_tokenizers", "original_full_tokenizer")
     }
     emit(

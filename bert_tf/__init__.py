@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 # --- Encoder, task heads and checkpoint import/export (issue 3) -------------
 # `bert_tf.config` imports no TensorFlow; the Keras models load on first use.
-from bert_tf.config import PRESETS, BertConfig  # noqa: E402
+from bert_tf.config import PRESETS, BertConfig  # noqa: E402, F401  (public names)
 
 _ENCODER_LAZY = {
     "BertEncoder": "bert_tf.encoder",

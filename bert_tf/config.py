@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["BertConfig", "PRESETS", "ACTIVATIONS"]
 
@@ -141,8 +141,7 @@ class BertConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(
-                    f"{source}: field '{name}' must be a positive integer, "
-                    f"got {value!r}."
+                    f"{source}: field '{name}' must be a positive integer, got {value!r}."
                 )
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
@@ -157,21 +156,16 @@ class BertConfig:
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if not 0.0 <= float(value) < 1.0:
-                raise ValueError(
-                    f"{source}: field '{name}' must be in [0, 1), got {value!r}."
-                )
+                raise ValueError(f"{source}: field '{name}' must be in [0, 1), got {value!r}.")
         for name in ("initializer_range", "layer_norm_eps"):
             if float(getattr(self, name)) <= 0:
                 raise ValueError(
-                    f"{source}: field '{name}' must be positive, got "
-                    f"{getattr(self, name)!r}."
+                    f"{source}: field '{name}' must be positive, got {getattr(self, name)!r}."
                 )
 
     # -- construction -----------------------------------------------------
     @classmethod
-    def from_dict(
-        cls, values: Mapping[str, Any], source: str = "config dict"
-    ) -> "BertConfig":
+    def from_dict(cls, values: Mapping[str, Any], source: str = "config dict") -> BertConfig:
         """Builds a config from a Google or Hugging Face style mapping.
 
         Args:
@@ -195,8 +189,7 @@ class BertConfig:
         if is_hf:
             if values.get("model_type", "bert") != "bert":
                 raise ValueError(
-                    f"{source}: model_type is {values['model_type']!r}, "
-                    "only 'bert' is supported."
+                    f"{source}: model_type is {values['model_type']!r}, only 'bert' is supported."
                 )
             pe_type = values.pop("position_embedding_type", "absolute")
             if pe_type != "absolute":
@@ -225,7 +218,7 @@ class BertConfig:
         return config
 
     @classmethod
-    def from_json_file(cls, path: str) -> "BertConfig":
+    def from_json_file(cls, path: str) -> BertConfig:
         """Reads Google's `bert_config.json` or Hugging Face's `config.json`.
 
         Args:
@@ -244,7 +237,7 @@ class BertConfig:
         return cls.from_dict(values, source=path)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "BertConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> BertConfig:
         """Returns a named preset, e.g. "bert_base" or "bert_uncased_L-4_H-256_A-4".
 
         Args:
@@ -253,8 +246,7 @@ class BertConfig:
         """
         if name not in PRESETS:
             raise ValueError(
-                f"Unknown BERT preset {name!r}; known presets: "
-                f"{', '.join(sorted(PRESETS))}."
+                f"Unknown BERT preset {name!r}; known presets: {', '.join(sorted(PRESETS))}."
             )
         return dataclasses.replace(PRESETS[name], **overrides)
 

@@ -162,14 +162,11 @@ class BertEncoder(keras.Model):
             )
             for i in range(num_hidden_layers)
         ]
-        pooler = BertPooler(
-            initializer_range=initializer_range, dtype=dtype, name="pooler"
-        )
+        pooler = BertPooler(initializer_range=initializer_range, dtype=dtype, name="pooler")
 
         # === Functional graph ===
         inputs = {
-            name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in INPUT_NAMES
+            name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
         }
         word = word_embeddings(inputs["input_word_ids"])  # [B, S, H]
         position = position_embedding(word)  # [B, S, H]
@@ -241,7 +238,7 @@ class BertEncoder(keras.Model):
         return cls(**config)
 
     @classmethod
-    def from_bert_config(cls, config: BertConfig, **kwargs) -> "BertEncoder":
+    def from_bert_config(cls, config: BertConfig, **kwargs) -> BertEncoder:
         """Builds an encoder from a `BertConfig`.
 
         Example:
@@ -253,9 +250,7 @@ class BertEncoder(keras.Model):
         return cls(**config.to_dict(), **kwargs)
 
 
-def build_encoder(
-    config: BertConfig | str, **kwargs: Any
-) -> BertEncoder:
+def build_encoder(config: BertConfig | str, **kwargs: Any) -> BertEncoder:
     """Builds a `BertEncoder` from a `BertConfig` or a preset name.
 
     Args:

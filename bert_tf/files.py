@@ -22,7 +22,6 @@ True
 import os
 import shutil
 import tempfile
-from typing import Optional, Union
 
 
 def current_umask() -> int:
@@ -57,7 +56,7 @@ def make_temp_dir(parent: str, prefix: str) -> str:
     return path
 
 
-def atomic_write(path: str, data: Union[str, bytes]) -> str:
+def atomic_write(path: str, data: str | bytes) -> str:
     """Writes `data` to `path` through a temporary file in the same folder.
 
     The rename is atomic (same file system), so readers see the old file or
@@ -73,9 +72,7 @@ def atomic_write(path: str, data: Union[str, bytes]) -> str:
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -99,7 +96,7 @@ def replace_dir(staged: str, target: str) -> None:
             (another writer took the name).
     """
     parent = os.path.dirname(os.path.abspath(target))
-    old: Optional[str] = None
+    old: str | None = None
     if os.path.exists(target):
         old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=parent)
         os.rmdir(old)

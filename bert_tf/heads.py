@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import keras
 import keras_hub
-import tensorflow as tf
 
 from bert_tf.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.layers.activations import get_activation
@@ -41,17 +40,12 @@ __all__ = [
 
 
 def _inputs():
-    return {
-        name: keras.Input(shape=(None,), dtype="int32", name=name)
-        for name in INPUT_NAMES
-    }
+    return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES}
 
 
 def _check_encoder(encoder):
     if not isinstance(encoder, BertEncoder):
-        raise TypeError(
-            f"`encoder` must be a bert_tf.BertEncoder, got {type(encoder).__name__}."
-        )
+        raise TypeError(f"`encoder` must be a bert_tf.BertEncoder, got {type(encoder).__name__}.")
 
 
 def _initializer(encoder):
@@ -299,9 +293,7 @@ class SpanLogits(keras.layers.Layer):
     def build(self, inputs_shape):
         self.dense = keras.layers.Dense(
             2,
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=self.initializer_range
-            ),
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype="float32",
             name="dense",
         )
@@ -354,9 +346,7 @@ class BertSpanLabeler(_BertTask):
         _check_encoder(encoder)
         inputs = _inputs()
         sequence = encoder(inputs)["sequence_output"]  # [B, S, H]
-        start, end = SpanLogits(encoder.initializer_range, name="span_logits")(
-            sequence
-        )
+        start, end = SpanLogits(encoder.initializer_range, name="span_logits")(sequence)
         super().__init__(
             inputs=inputs,
             outputs={"start_logits": start, "end_logits": end},
@@ -397,9 +387,7 @@ class BertEmbedder(_BertTask):
     def __init__(self, encoder, pooling: str = "mean", normalize: bool = False, **kwargs):
         _check_encoder(encoder)
         if pooling not in self.POOLINGS:
-            raise ValueError(
-                f"pooling={pooling!r}; expected one of {', '.join(self.POOLINGS)}."
-            )
+            raise ValueError(f"pooling={pooling!r}; expected one of {', '.join(self.POOLINGS)}.")
         inputs = _inputs()
         outputs = encoder(inputs)
         if pooling == "mean":

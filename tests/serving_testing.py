@@ -123,9 +123,7 @@ def parse_warmup_file(export_dir):
     """
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = os.path.join(
-        export_dir, "assets.extra", "tf_serving_warmup_requests"
-    )
+    path = os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")
     requests = []
     for record in tf.compat.v1.io.tf_record_iterator(path):
         log = prediction_log_pb2.PredictionLog()

@@ -4,48 +4,117 @@ import json
 import os
 
 from bert_tf.encoder import BertEncoder
-from bert_tf.text import BertTokenizer
-from bert_tf.text import save_vocabulary
+from bert_tf.text import BertTokenizer, save_vocabulary
 
 WORDS = [
-    "the", "a", "good", "bad", "film", "movie", "was", "is", "very", "not",
-    "john", "smith", "lives", "in", "paris", "london", "works", "at", "acme",
-    "corp", "who", "where", "what", "when", "did", "does", "born", "city",
-    "of", "and", "to", "went", "##s", "##ed", "##ing", "(", ")", ",", ".",
-    "'", "?", "1990", "19", "##90", "new", "york", "france", "capital",
-    "jump", "fox", "dog", "over", "lazy", "quick", "brown", "great", "awful",
-    "x", "y", "z", "b", "c", "d", "e", "s",
+    "the",
+    "a",
+    "good",
+    "bad",
+    "film",
+    "movie",
+    "was",
+    "is",
+    "very",
+    "not",
+    "john",
+    "smith",
+    "lives",
+    "in",
+    "paris",
+    "london",
+    "works",
+    "at",
+    "acme",
+    "corp",
+    "who",
+    "where",
+    "what",
+    "when",
+    "did",
+    "does",
+    "born",
+    "city",
+    "of",
+    "and",
+    "to",
+    "went",
+    "##s",
+    "##ed",
+    "##ing",
+    "(",
+    ")",
+    ",",
+    ".",
+    "'",
+    "?",
+    "1990",
+    "19",
+    "##90",
+    "new",
+    "york",
+    "france",
+    "capital",
+    "jump",
+    "fox",
+    "dog",
+    "over",
+    "lazy",
+    "quick",
+    "brown",
+    "great",
+    "awful",
+    "x",
+    "y",
+    "z",
+    "b",
+    "c",
+    "d",
+    "e",
+    "s",
 ]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
 
 
 def write_vocab(directory: str) -> str:
-  """Writes the tiny uncased vocab.txt and returns its path."""
-  return save_vocabulary(VOCAB, os.path.join(directory, "vocab.txt"))
+    """Writes the tiny uncased vocab.txt and returns its path."""
+    return save_vocabulary(VOCAB, os.path.join(directory, "vocab.txt"))
 
 
 def tokenizer(directory: str) -> BertTokenizer:
-  return BertTokenizer(write_vocab(directory), lower_case=True)
+    return BertTokenizer(write_vocab(directory), lower_case=True)
 
 
 def tiny_encoder(max_positions: int = 64) -> BertEncoder:
-  return BertEncoder(vocab_size=len(VOCAB), hidden_size=16,
-                     num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32,
-                     max_position_embeddings=max_positions)
+    return BertEncoder(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=max_positions,
+    )
 
 
 def write_tiny_config(directory: str) -> str:
-  path = os.path.join(directory, "bert_config.json")
-  with open(path, "w") as f:
-    json.dump({"vocab_size": len(VOCAB), "hidden_size": 16,
-               "num_hidden_layers": 1, "num_attention_heads": 2,
-               "intermediate_size": 32, "max_position_embeddings": 64}, f)
-  return path
+    path = os.path.join(directory, "bert_config.json")
+    with open(path, "w") as f:
+        json.dump(
+            {
+                "vocab_size": len(VOCAB),
+                "hidden_size": 16,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "max_position_embeddings": 64,
+            },
+            f,
+        )
+    return path
 
 
 def write(directory: str, name: str, text: str) -> str:
-  path = os.path.join(directory, name)
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(text)
-  return path
+    path = os.path.join(directory, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path

@@ -3,13 +3,13 @@
 import json
 import os
 
+import garden_testing
 import keras
 import numpy as np
 import pytest
 import safetensors.numpy
 import tensorflow as tf
-
-import garden_testing
+from encoder_testing import TINY, randomize, tiny_encoder, tiny_inputs, to_numpy
 
 from bert_tf.checkpoints import (
     CheckpointMismatchError,
@@ -22,7 +22,6 @@ from bert_tf.checkpoints import (
 from bert_tf.checkpoints.google_tf1 import write_tf1_checkpoint
 from bert_tf.checkpoints.huggingface import tf1_to_hf_name
 from bert_tf.heads import BertClassifier, BertPretrainer
-from encoder_testing import TINY, randomize, tiny_encoder, tiny_inputs, to_numpy
 
 # Variable names and shapes of google-research/bert's modeling.py (one layer
 # and the pre-training heads of run_pretraining.py), V=50, H=16, I=32, P=8.
@@ -83,19 +82,25 @@ def _assert_same(a, b, x):
 
 # --- Google TF1 ---------------------------------------------------------------
 
+
 def test_tf1_names_and_shapes_are_googles(tmp_path):
     save_google_checkpoint(_one_layer(), str(tmp_path))
     reader = tf.train.load_checkpoint(str(tmp_path / "bert_model.ckpt"))
     shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
     assert shapes == GOOGLE_LAYER_0
     assert sorted(os.listdir(tmp_path)) == [
-        "bert_config.json", "bert_model.ckpt.data-00000-of-00001",
-        "bert_model.ckpt.index", "checkpoint",
+        "bert_config.json",
+        "bert_model.ckpt.data-00000-of-00001",
+        "bert_model.ckpt.index",
+        "checkpoint",
     ]
     pre = BertPretrainer(_one_layer())
     save_google_checkpoint(pre, str(tmp_path / "pre"))
-    shapes = {k: v.shape for k, v in read_google_checkpoint(str(tmp_path / "pre")).items()
-              if k.startswith("cls/")}
+    shapes = {
+        k: v.shape
+        for k, v in read_google_checkpoint(str(tmp_path / "pre")).items()
+        if k.startswith("cls/")
+    }
     assert shapes == GOOGLE_HEADS
 
 
@@ -119,7 +124,9 @@ def test_tf1_pretrainer_round_trip_and_heads(tmp_path):
     clf = BertClassifier(tiny_encoder(), num_classes=2)
     load_google_checkpoint(str(tmp_path / "bert_model.ckpt"), clf)
     _assert_same(pre.encoder, clf.encoder, tiny_inputs())
-    with pytest.raises(CheckpointMismatchError, match="unused variable 'cls/predictions/output_bias'"):
+    with pytest.raises(
+        CheckpointMismatchError, match="unused variable 'cls/predictions/output_bias'"
+    ):
         load_google_checkpoint(str(tmp_path), skip_heads=False)
 
 
@@ -156,15 +163,25 @@ def test_tf1_errors_name_the_variable(tmp_path):
     path = _tf1_with(tmp_path / "a", enc, **{q: np.zeros((16, 8), np.float32)})
     with pytest.raises(CheckpointMismatchError) as err:
         load_google_checkpoint(path)
-    assert f"'{q}' has shape (16, 8) in the checkpoint but the model expects (16, 16)" in str(err.value)
+    assert f"'{q}' has shape (16, 8) in the checkpoint but the model expects (16, 16)" in str(
+        err.value
+    )
     assert "bert_model.ckpt" in str(err.value)
 
-    path = _tf1_with(tmp_path / "b", enc, **{"bert/encoder/layer_0/extra/kernel": np.ones(3, np.float32)})
-    with pytest.raises(CheckpointMismatchError, match=r"unused variable 'bert/encoder/layer_0/extra/kernel' with shape \(3,\)"):
+    path = _tf1_with(
+        tmp_path / "b", enc, **{"bert/encoder/layer_0/extra/kernel": np.ones(3, np.float32)}
+    )
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"unused variable 'bert/encoder/layer_0/extra/kernel' with shape \(3,\)",
+    ):
         load_google_checkpoint(path)
 
     path = _tf1_with(tmp_path / "c", enc, **{"bert/pooler/dense/bias": None})
-    with pytest.raises(CheckpointMismatchError, match=r"missing variable 'bert/pooler/dense/bias' \(the model expects shape \(16,\)\)"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"missing variable 'bert/pooler/dense/bias' \(the model expects shape \(16,\)\)",
+    ):
         load_google_checkpoint(path)
 
     # A 2-layer model from a 1-layer checkpoint: layer_1 is missing.
@@ -179,16 +196,25 @@ def test_tf1_missing_checkpoint(tmp_path):
 
 # --- Hugging Face ----------------------------------------------------------------
 
+
 def test_hf_names():
     assert tf1_to_hf_name("bert/embeddings/word_embeddings") == (
-        "embeddings.word_embeddings.weight", False)
+        "embeddings.word_embeddings.weight",
+        False,
+    )
     assert tf1_to_hf_name("bert/encoder/layer_11/attention/output/LayerNorm/gamma", "bert.") == (
-        "bert.encoder.layer.11.attention.output.LayerNorm.weight", False)
+        "bert.encoder.layer.11.attention.output.LayerNorm.weight",
+        False,
+    )
     assert tf1_to_hf_name("bert/encoder/layer_0/attention/self/value/kernel") == (
-        "encoder.layer.0.attention.self.value.weight", True)
+        "encoder.layer.0.attention.self.value.weight",
+        True,
+    )
     assert tf1_to_hf_name("bert/pooler/dense/bias") == ("pooler.dense.bias", False)
     assert tf1_to_hf_name("cls/predictions/transform/LayerNorm/beta", "bert.") == (
-        "cls.predictions.transform.LayerNorm.bias", False)
+        "cls.predictions.transform.LayerNorm.bias",
+        False,
+    )
 
 
 def test_hf_bert_model_round_trip(tmp_path):
@@ -233,18 +259,29 @@ def test_hf_old_gamma_beta_names_and_errors(tmp_path):
     enc = _one_layer()
     file = save_hf_checkpoint(enc, str(tmp_path))
     tensors = safetensors.numpy.load_file(file)
-    renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
-               for k, v in tensors.items()}
+    renamed = {
+        k.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+            "LayerNorm.bias", "LayerNorm.beta"
+        ): v
+        for k, v in tensors.items()
+    }
     safetensors.numpy.save_file(renamed, file)
     _assert_same(enc, load_hf_checkpoint(str(tmp_path)), tiny_inputs())
-    bad = dict(tensors, **{"encoder.layer.0.attention.self.rotary.weight": np.ones((2, 2), np.float32)})
+    bad = dict(
+        tensors, **{"encoder.layer.0.attention.self.rotary.weight": np.ones((2, 2), np.float32)}
+    )
     safetensors.numpy.save_file(bad, file)
-    with pytest.raises(CheckpointMismatchError, match=r"'encoder.layer.0.attention.self.rotary.weight' \(2, 2\)"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'encoder.layer.0.attention.self.rotary.weight' \(2, 2\)"
+    ):
         load_hf_checkpoint(str(tmp_path))
     bad = dict(tensors)
     bad["encoder.layer.0.output.dense.weight"] = np.ones((16, 16), np.float32)
     safetensors.numpy.save_file(bad, file)
-    with pytest.raises(CheckpointMismatchError, match=r"output/dense/kernel' has shape \(16, 16\).*expects \(32, 16\)"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"output/dense/kernel' has shape \(16, 16\).*expects \(32, 16\)",
+    ):
         load_hf_checkpoint(str(tmp_path))
 
 
@@ -264,33 +301,48 @@ def test_tf1_to_hf_to_tf1_exact(tmp_path):
 
 # --- keras-hub ---------------------------------------------------------------------
 
+
 def test_keras_hub_backbone_import():
     import keras_hub
 
     from bert_tf.checkpoints.keras_hub import load_keras_hub_backbone
 
     hub = keras_hub.models.BertBackbone(
-        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=8)
+        vocabulary_size=50,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=8,
+    )
     randomize(hub, seed=7)
     ours = load_keras_hub_backbone(hub)
     # keras-hub's feed-forward GELU is the tanh approximation: compare with
     # both activations switched to the same function.
     for i in range(2):
         hub.get_layer(f"transformer_layer_{i}")._feedforward_intermediate_dense.activation = (
-            lambda v: keras.activations.gelu(v, approximate=False))
+            lambda v: keras.activations.gelu(v, approximate=False)
+        )
     x = tiny_inputs()
-    hub_out = hub({"token_ids": x["input_word_ids"], "padding_mask": x["input_mask"],
-                   "segment_ids": x["input_type_ids"]})
+    hub_out = hub(
+        {
+            "token_ids": x["input_word_ids"],
+            "padding_mask": x["input_mask"],
+            "segment_ids": x["input_type_ids"],
+        }
+    )
     out = ours(x)
     mask = x["input_mask"] == 1
-    np.testing.assert_allclose(out["sequence_output"].numpy()[mask],
-                               hub_out["sequence_output"].numpy()[mask], atol=1e-5)
-    np.testing.assert_allclose(out["pooled_output"].numpy(),
-                               hub_out["pooled_output"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        out["sequence_output"].numpy()[mask], hub_out["sequence_output"].numpy()[mask], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        out["pooled_output"].numpy(), hub_out["pooled_output"].numpy(), atol=1e-5
+    )
 
 
 # --- Model Garden --------------------------------------------------------------------
+
 
 def test_model_garden_encoder_and_checkpoint_import(tmp_path):
     garden_testing.import_garden("official")

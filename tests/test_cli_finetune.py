@@ -13,9 +13,9 @@ import sys
 import types
 
 import pytest
+import tasks_testing as tt
 from absl import flags
 
-import tasks_testing as tt
 from bert_tf import cli
 
 
@@ -33,8 +33,7 @@ def _run(*args, ok=True):
     except SystemExit as e:
         code = e.code or 0
     out = _capsys.readouterr()
-    proc = types.SimpleNamespace(returncode=code, stdout=out.out,
-                                 stderr=out.err)
+    proc = types.SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
     if ok:
         assert code == 0, proc.stderr[-3000:]
     else:
@@ -48,59 +47,80 @@ def workdir(tmp_path_factory):
     tt.write_vocab(d)
     tt.write_tiny_config(d)
     rows = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},"
-        f"{['yes', 'no'][i % 2]}" for i in range(16)]
+        f"{['good great film', 'bad awful movie'][i % 2]},{['yes', 'no'][i % 2]}" for i in range(16)
+    ]
     tt.write(d, "train.csv", "\n".join(rows) + "\n")
     return d
 
 
 def _init(d):
-    return [f"--init_checkpoint=random:{d}/bert_config.json",
-            f"--vocab_file={d}/vocab.txt"]
+    return [f"--init_checkpoint=random:{d}/bert_config.json", f"--vocab_file={d}/vocab.txt"]
 
 
 def test_classify_finetune_evaluate_predict(workdir):
     d = workdir
     out = os.path.join(d, "model")
-    proc = _run("finetune", "--task=classify", f"--train_file={d}/train.csv",
-                f"--eval_file={d}/train.csv", f"--output_dir={out}",
-                "--max_seq_length=8", "--train_batch_size=8",
-                "--num_train_epochs=1", "--learning_rate=1e-3", *_init(d))
+    proc = _run(
+        "finetune",
+        "--task=classify",
+        f"--train_file={d}/train.csv",
+        f"--eval_file={d}/train.csv",
+        f"--output_dir={out}",
+        "--max_seq_length=8",
+        "--train_batch_size=8",
+        "--num_train_epochs=1",
+        "--learning_rate=1e-3",
+        *_init(d),
+    )
     assert "best epoch 1" in proc.stdout
     results = json.load(open(os.path.join(out, "eval_results.json")))
     assert {"accuracy", "macro_f1", "mcc"} <= set(results)
     with open(os.path.join(out, "eval_predictions.jsonl")) as f:
         assert len(f.readlines()) == 16
     proc = _run("evaluate", f"--model_dir={out}", f"--eval_file={d}/train.csv")
-    assert json.loads(proc.stdout)["accuracy"] == pytest.approx(
-        results["accuracy"])
+    assert json.loads(proc.stdout)["accuracy"] == pytest.approx(results["accuracy"])
     tt.write(d, "test.jsonl", '{"text": "good film"}\n{"text": "bad"}\n')
-    proc = _run("predict", f"--model_dir={out}", f"--input_file={d}/test.jsonl",
-                f"--output_file={d}/p.jsonl")
+    proc = _run(
+        "predict",
+        f"--model_dir={out}",
+        f"--input_file={d}/test.jsonl",
+        f"--output_file={d}/p.jsonl",
+    )
     with open(f"{d}/p.jsonl") as f:
         records = [json.loads(line) for line in f]
     assert [r["text"] for r in records] == ["good film", "bad"]
     assert all(r["label"] in ("yes", "no") for r in records)
     # A label the model never saw, at prediction time.
     tt.write(d, "unseen.csv", "text,label\ngood,maybe\n")
-    proc = _run("predict", f"--model_dir={out}", f"--input_file={d}/unseen.csv",
-                f"--output_file={d}/q.jsonl", ok=False)
+    proc = _run(
+        "predict",
+        f"--model_dir={out}",
+        f"--input_file={d}/unseen.csv",
+        f"--output_file={d}/q.jsonl",
+        ok=False,
+    )
     assert "unseen.csv:2: label 'maybe' was not seen in training" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--train_file={d}/missing.csv"], "data file not found: '{d}/missing.csv'"),
-    (["--train_file={d}/train.csv", "--label_column=y"],
-     "train.csv:1 (header): no label column 'y'"),
-    (["--train_file={d}/train.csv", "--do_lower_case=false"],
-     "vocab.txt: lower_case=False, but the vocabulary is uncased"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--train_file={d}/missing.csv"], "data file not found: '{d}/missing.csv'"),
+        (
+            ["--train_file={d}/train.csv", "--label_column=y"],
+            "train.csv:1 (header): no label column 'y'",
+        ),
+        (
+            ["--train_file={d}/train.csv", "--do_lower_case=false"],
+            "vocab.txt: lower_case=False, but the vocabulary is uncased",
+        ),
+    ],
+)
 def test_clear_errors(workdir, args, message):
     d = workdir
     args = [a.format(d=d) for a in args]
-    proc = _run("finetune", "--task=classify", f"--output_dir={d}/x",
-                *_init(d), *args, ok=False)
+    proc = _run("finetune", "--task=classify", f"--output_dir={d}/x", *_init(d), *args, ok=False)
     assert message.format(d=d) in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -113,9 +133,20 @@ def test_entry_point_and_convert(workdir, tmp_path):
     d = workdir
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_tf", "finetune", "--task=ner",
-         f"--train_file={d}/missing.conll", f"--output_dir={d}/y"],
-        capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "bert_tf",
+            "finetune",
+            "--task=ner",
+            f"--train_file={d}/missing.conll",
+            f"--output_dir={d}/y",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 1
     assert f"CoNLL file not found: '{d}/missing.conll'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -124,32 +155,59 @@ def test_entry_point_and_convert(workdir, tmp_path):
     assert not TF_CPP_LOG_LINE.search(proc.stderr), proc.stderr
     assert "cuInit" not in proc.stderr and "absl::InitializeLog" not in proc.stderr
     out = str(tmp_path / "hf")
-    _run("convert", f"--input={d}/model/model.keras", "--output_format=hf",
-         f"--output_dir={out}")
-    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors",
-                                       "vocab.txt"]
-    _run("convert", f"--input={out}", "--output_format=google",
-         f"--output_dir={tmp_path}/g")
+    _run("convert", f"--input={d}/model/model.keras", "--output_format=hf", f"--output_dir={out}")
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "vocab.txt"]
+    _run("convert", f"--input={out}", "--output_format=google", f"--output_dir={tmp_path}/g")
     assert os.path.exists(f"{tmp_path}/g/bert_config.json")
-    proc = _run("convert", f"--input={d}/nope", "--output_format=hf",
-                f"--output_dir={tmp_path}/z", ok=False)
+    proc = _run(
+        "convert", f"--input={d}/nope", "--output_format=hf", f"--output_dir={tmp_path}/z", ok=False
+    )
     assert "not a checkpoint folder" in proc.stderr
 
 
 def test_squad_finetune_and_predict(workdir):
     d = workdir
     context = "John lives in Paris . The dog was born in London ."
-    data = {"data": [{"paragraphs": [{"context": context, "qas": [
-        {"id": "a", "question": "where does john live?", "is_impossible":
-         False, "answers": [{"text": "Paris", "answer_start": 14}]},
-        {"id": "b", "question": "who is acme?", "is_impossible": True,
-         "answers": []}]}]}]}
+    data = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "a",
+                                "question": "where does john live?",
+                                "is_impossible": False,
+                                "answers": [{"text": "Paris", "answer_start": 14}],
+                            },
+                            {
+                                "id": "b",
+                                "question": "who is acme?",
+                                "is_impossible": True,
+                                "answers": [],
+                            },
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
     tt.write(d, "squad.json", json.dumps(data))
     out = os.path.join(d, "qa")
-    proc = _run("finetune", "--task=squad", f"--train_file={d}/squad.json",
-         f"--eval_file={d}/squad.json", f"--output_dir={out}",
-         "--version_2_with_negative", "--max_seq_length=16", "--doc_stride=4",
-         "--max_query_length=6", "--num_train_epochs=1", *_init(d))
+    proc = _run(
+        "finetune",
+        "--task=squad",
+        f"--train_file={d}/squad.json",
+        f"--eval_file={d}/squad.json",
+        f"--output_dir={out}",
+        "--version_2_with_negative",
+        "--max_seq_length=16",
+        "--doc_stride=4",
+        "--max_query_length=6",
+        "--num_train_epochs=1",
+        *_init(d),
+    )
     # The span labeler does not use the pooler: it is not trained, and Keras
     # has no reason to warn that its variables get no gradients.
     assert "Gradients do not exist" not in proc.stderr

@@ -35,11 +35,7 @@ def _code(notebook) -> str:
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"])
-        lines = [
-            l
-            for l in source.splitlines()
-            if not l.lstrip().startswith(("!", "%"))
-        ]
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("!", "%"))]
         cells.append("\n".join(lines))
     return "\n\n".join(cells) + "\n"
 
@@ -60,7 +56,7 @@ def test_notebook_is_valid_nbformat_4(path):
             # Committed without outputs: what runs is what CI runs.
             assert cell["outputs"] == [] and cell["execution_count"] is None
     try:
-        import nbformat  # pylint: disable=g-import-not-at-top
+        import nbformat
     except ImportError:
         return
     nbformat.validate(nbformat.reads(json.dumps(notebook), as_version=4))
@@ -112,8 +108,6 @@ def test_notebook_runs(path, tmp_path):
         timeout=900,
     )
     name = os.path.basename(path)
-    assert (
-        proc.returncode == 0
-    ), f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     for text in EXPECTED[name]:
         assert text in proc.stdout, f"{name}: {text!r} not printed"

@@ -34,17 +34,34 @@ def test_reads_google_bert_config(tmp_path):
 
 
 def test_reads_google_multilingual_pooler_keys(tmp_path):
-    values = dict(GOOGLE_BASE, directionality="bidi", pooler_type="first_token_transform",
-                  pooler_fc_size=768, pooler_num_attention_heads=12,
-                  pooler_num_fc_layers=3, pooler_size_per_head=128, vocab_size=119547)
+    values = dict(
+        GOOGLE_BASE,
+        directionality="bidi",
+        pooler_type="first_token_transform",
+        pooler_fc_size=768,
+        pooler_num_attention_heads=12,
+        pooler_num_fc_layers=3,
+        pooler_size_per_head=128,
+        vocab_size=119547,
+    )
     assert BertConfig.from_json_file(_write(tmp_path, "c.json", values)).vocab_size == 119547
 
 
 def test_reads_hf_config(tmp_path):
-    values = dict(GOOGLE_BASE, architectures=["BertModel"], model_type="bert",
-                  layer_norm_eps=1e-12, pad_token_id=0, position_embedding_type="absolute",
-                  transformers_version="4.8.2", use_cache=True, hidden_size=384,
-                  num_attention_heads=12, intermediate_size=1536, num_hidden_layers=6)
+    values = dict(
+        GOOGLE_BASE,
+        architectures=["BertModel"],
+        model_type="bert",
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+        position_embedding_type="absolute",
+        transformers_version="4.8.2",
+        use_cache=True,
+        hidden_size=384,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        num_hidden_layers=6,
+    )
     cfg = BertConfig.from_json_file(_write(tmp_path, "config.json", values))
     assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.head_size) == (384, 6, 32)
 
@@ -96,11 +113,19 @@ def test_presets():
             assert cfg.num_attention_heads == hidden // 64
             assert cfg.intermediate_size == 4 * hidden
     large = PRESETS["bert_large"]
-    assert (large.num_hidden_layers, large.hidden_size, large.num_attention_heads,
-            large.intermediate_size) == (24, 1024, 16, 4096)
+    assert (
+        large.num_hidden_layers,
+        large.hidden_size,
+        large.num_attention_heads,
+        large.intermediate_size,
+    ) == (24, 1024, 16, 4096)
     base = PRESETS["bert_base"]
-    assert (base.num_hidden_layers, base.hidden_size, base.num_attention_heads,
-            base.intermediate_size) == (12, 768, 12, 3072)
+    assert (
+        base.num_hidden_layers,
+        base.hidden_size,
+        base.num_attention_heads,
+        base.intermediate_size,
+    ) == (12, 768, 12, 3072)
     with pytest.raises(ValueError, match="Unknown BERT preset 'bert_huge'"):
         BertConfig.from_preset("bert_huge")
     assert BertConfig.from_preset("bert_base", vocab_size=99).vocab_size == 99

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from encoder_testing import TINY, erf, tiny_encoder, tiny_inputs, to_numpy
 
 from bert_tf.checkpoints.mapping import extract_state
 from bert_tf.config import BertConfig
@@ -17,7 +18,6 @@ from bert_tf.layers import (
     ClsTokenPooling,
     MaskedMeanPooling,
 )
-from encoder_testing import TINY, erf, tiny_encoder, tiny_inputs, to_numpy
 
 
 def _numpy_bert(state, config, x):
@@ -35,9 +35,11 @@ def _numpy_bert(state, config, x):
     def dense(v, p):
         return v @ st[p + "/kernel"] + st[p + "/bias"]
 
-    h = (st["bert/embeddings/word_embeddings"][ids]
-         + st["bert/embeddings/position_embeddings"][:s]
-         + st["bert/embeddings/token_type_embeddings"][types])
+    h = (
+        st["bert/embeddings/word_embeddings"][ids]
+        + st["bert/embeddings/position_embeddings"][:s]
+        + st["bert/embeddings/token_type_embeddings"][types]
+    )
     h = ln(h, "bert/embeddings/LayerNorm")
     bias = (1.0 - mask[:, None, None, :]) * -10000.0
     layers, probs_all = [], []
@@ -97,7 +99,8 @@ def test_any_batch_and_sequence_length():
 
 def test_too_long_sequence_fails():
     enc = tiny_encoder()
-    with pytest.raises(Exception):
+    # Keras or TF, depending on where the position table runs out.
+    with pytest.raises(Exception):  # noqa: B017
         enc(tiny_inputs(1, 9))
 
 
@@ -111,9 +114,7 @@ def test_xla_and_graph_match_eager():
     enc.compile(jit_compile=True)
     x5 = tiny_inputs(4, 5)
     pred = enc.predict(x5, verbose=0)
-    np.testing.assert_allclose(
-        pred["pooled_output"], enc(x5)["pooled_output"].numpy(), atol=1e-5
-    )
+    np.testing.assert_allclose(pred["pooled_output"], enc(x5)["pooled_output"].numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("policy,atol", [("mixed_float16", 0.05), ("mixed_bfloat16", 0.2)])
@@ -193,12 +194,20 @@ def test_build_encoder_from_preset_and_file(tmp_path):
 
 # --- layer config round trips (shared tiny sizes) ---------------------------
 
+
 @pytest.mark.parametrize(
     "layer,args",
     [
-        (BertTransformerBlock(num_attention_heads=2, intermediate_size=32,
-                              hidden_act="gelu_new", layer_norm_eps=1e-7,
-                              return_attention_probs=True), None),
+        (
+            BertTransformerBlock(
+                num_attention_heads=2,
+                intermediate_size=32,
+                hidden_act="gelu_new",
+                layer_norm_eps=1e-7,
+                return_attention_probs=True,
+            ),
+            None,
+        ),
         (AttentionMaskBias(), None),
         (BertPooler(initializer_range=0.05), None),
         (ClsTokenPooling(), None),
@@ -209,9 +218,7 @@ def test_layer_config_round_trip(layer, args):
     config = layer.get_config()
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)
-    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(restored) is type(layer)
     assert restored.get_config() == config
 

@@ -152,18 +152,14 @@ def fresh_process_results(exported):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_loads_without_bert_tf_and_matches_keras(
-    exported, fresh_process_results
-):
+def test_loads_without_bert_tf_and_matches_keras(exported, fresh_process_results):
     got = fresh_process_results
     assert got["modules"] == []
     want = exported["preprocessor"](tf.constant(TEXTS))
     for key, value in want.items():
         np.testing.assert_array_equal(got["call"][key], value, err_msg=key)
         np.testing.assert_array_equal(got["tf1"][key], value, err_msg=key)
-    pair = exported["preprocessor"](
-        [tf.constant(TEXTS), tf.constant(TEXTS[::-1])]
-    )
+    pair = exported["preprocessor"]([tf.constant(TEXTS), tf.constant(TEXTS[::-1])])
     for key, value in pair.items():
         np.testing.assert_array_equal(got["pair"][key], value, err_msg=key)
     tokenizer = exported["tokenizer"]
@@ -190,7 +186,7 @@ def test_tf_hub_interface(exported, fresh_process_results):
 
 
 def test_wrong_input_type_is_rejected(exported):
-    import tensorflow_text  # pylint: disable=unused-import
+    import tensorflow_text  # noqa: F401  (registers TF-Text's ops)
 
     m = tf.saved_model.load(exported["dir"])
     # Rejected before the graph runs, naming the expected dtype.

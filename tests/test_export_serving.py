@@ -19,17 +19,14 @@ import shutil
 
 import numpy as np
 import pytest
+import serving_testing as st
+import tasks_testing as tt
 import tensorflow as tf
 from absl import flags
 
-import serving_testing as st
-import tasks_testing as tt
 from bert_tf import cli
-from bert_tf.export import op_audit
-from bert_tf.export import serving
-from bert_tf.export import task_serving
-from bert_tf.tasks import classification
-from bert_tf.tasks import common
+from bert_tf.export import op_audit, serving, task_serving
+from bert_tf.tasks import classification, common
 from bert_tf.text import BertPreprocessor
 
 SEQ_LENGTH = 16
@@ -44,14 +41,11 @@ def make_classifier(root):
     """A classifier fine-tuned for a few steps on a CSV the test writes."""
     d = str(root)
     rows = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},"
-        f"{['pos', 'neg'][i % 2]}"
+        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}"
         for i in range(16)
     ]
     tt.write(d, "train.csv", "\n".join(rows) + "\n")
-    train = classification.read_classification_file(
-        os.path.join(d, "train.csv"), ["text"], "label"
-    )
+    train = classification.read_classification_file(os.path.join(d, "train.csv"), ["text"], "label")
     out = os.path.join(d, "sst")
     classification.finetune_classifier(
         train,
@@ -80,7 +74,7 @@ def pair_from(model_dir, root):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_task(model_dir):
     return common.load_task(model_dir)
 
@@ -88,16 +82,12 @@ def _load_task(model_dir):
 def classifier_reference(entry, inputs):
     """Logits of the Keras model on the same strings, and derived outputs."""
     task = _load_task(entry["model_dir"])
-    preprocessor = BertPreprocessor(
-        task.tokenizer, seq_length=task.info["max_seq_length"]
-    )
+    preprocessor = BertPreprocessor(task.tokenizer, seq_length=task.info["max_seq_length"])
     names = sorted(inputs)
     if names == ["text"]:
         packed = preprocessor(tf.constant(inputs["text"]))
     else:
-        packed = preprocessor(
-            [tf.constant(inputs["text_a"]), tf.constant(inputs["text_b"])]
-        )
+        packed = preprocessor([tf.constant(inputs["text_a"]), tf.constant(inputs["text_b"])])
     logits = task.model(packed, training=False).numpy().astype(np.float64)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
@@ -112,17 +102,13 @@ def classifier_reference(entry, inputs):
 def compare_classifier(got, want):
     err = np.abs(np.asarray(got["logits"]) - want["logits"]).max()
     assert err <= LOGIT_TOLERANCE, err
-    np.testing.assert_allclose(
-        got["probabilities"], want["probabilities"], atol=LOGIT_TOLERANCE
-    )
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=LOGIT_TOLERANCE)
     # Names are compared where the top two logits are not within tolerance.
     top2 = np.sort(want["logits"], -1)[:, -2:]
     clear = (top2[:, 1] - top2[:, 0]) > 10 * LOGIT_TOLERANCE
     assert clear.any()
     got_names = np.asarray(got["label_names"])[clear]
-    np.testing.assert_array_equal(
-        got_names, np.asarray(want["label_names"])[clear]
-    )
+    np.testing.assert_array_equal(got_names, np.asarray(want["label_names"])[clear])
     return err
 
 
@@ -153,9 +139,7 @@ def make_ner(root):
 def ner_reference(entry, inputs):
     """Per-piece label probabilities of the Keras model on the same strings."""
     task = _load_task(entry["model_dir"])
-    packed = BertPreprocessor(task.tokenizer, seq_length=SEQ_LENGTH)(
-        tf.constant(inputs["text"])
-    )
+    packed = BertPreprocessor(task.tokenizer, seq_length=SEQ_LENGTH)(tf.constant(inputs["text"]))
     logits = task.model(packed, training=False).numpy().astype(np.float64)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
@@ -228,10 +212,8 @@ def make_fill_mask(root):
 def embedder_reference(entry, inputs):
     """The Keras `BertEmbedder` on the same strings."""
     module = entry["module"]
-    tokenizer = module._tokenizer  # pylint: disable=protected-access
-    packed = BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH)(
-        tf.constant(inputs["text"])
-    )
+    tokenizer = module._tokenizer
+    packed = BertPreprocessor(tokenizer, seq_length=SEQ_LENGTH)(tf.constant(inputs["text"]))
     return {"embeddings": module.model(packed, training=False).numpy()}
 
 
@@ -406,9 +388,7 @@ def exported(tmp_path_factory):
             )
             assert code == 0
             result = os.path.join(base, name, "1")
-        out["cases"][name] = dict(
-            model_dir=model_dir, module=module, result=result
-        )
+        out["cases"][name] = dict(model_dir=model_dir, module=module, result=result)
     return out
 
 
@@ -434,9 +414,7 @@ def fresh(exported, tmp_path_factory):
             }
         )
     got = st.run_tf1_fresh(jobs, str(tmp_path_factory.mktemp("tf1")))
-    return {name: r for name, r in zip(ENABLED, got["results"])} | {
-        "_modules": got["modules"]
-    }
+    return {name: r for name, r in zip(ENABLED, got["results"])} | {"_modules": got["modules"]}
 
 
 # ---------------------------------------------------------------------------
@@ -448,14 +426,10 @@ def test_tf1_loader_replays_warmup_and_matches_keras(case, exported, fresh):
     entry = exported["cases"][case]
     path = _path(entry)
     requests = st.parse_warmup_file(path)
-    assert requests and all(
-        r["signature"] == "serving_default" for r in requests
-    )
+    assert requests and all(r["signature"] == "serving_default" for r in requests)
     assert {r["model"] for r in requests} == {case}
     got = fresh[case]
-    assert {"serving_default", "preprocess", "token_ids"} <= set(
-        got["signatures"]
-    )
+    assert {"serving_default", "preprocess", "token_ids"} <= set(got["signatures"])
     errors = []
     for request, outputs in zip(requests, got["sequential"]):
         want = CASES[case]["reference"](entry, request["inputs"])
@@ -471,18 +445,14 @@ def test_warmup_requests_are_real_examples(exported):
     single = st.parse_warmup_file(_path(exported["cases"]["classify"]))
     # One request per built-in example, then all of them as one batch.
     assert [len(r["inputs"]["text"]) for r in single] == [1, 1, 1, 1, 4]
-    assert single[-1]["inputs"]["text"] == [
-        r["inputs"]["text"][0] for r in single[:-1]
-    ]
+    assert single[-1]["inputs"]["text"] == [r["inputs"]["text"][0] for r in single[:-1]]
     assert single == [
         {
             "model": "classify",
             "signature": s,
             "inputs": {k: [v.decode() for v in a] for k, a in i.items()},
         }
-        for s, i in serving.read_warmup_requests(
-            _path(exported["cases"]["classify"])
-        )
+        for s, i in serving.read_warmup_requests(_path(exported["cases"]["classify"]))
     ]
     if "classify_pair" in ENABLED:
         pair = st.parse_warmup_file(_path(exported["cases"]["classify_pair"]))
@@ -529,9 +499,7 @@ def test_versions_next_no_overwrite_overwrite(exported):
         warmup_inputs=["the good film"],
     )
     assert replaced.version == 1 and replaced.warmup_records == 1
-    assert st.parse_warmup_file(replaced.path)[0]["inputs"] == {
-        "text": ["the good film"]
-    }
+    assert st.parse_warmup_file(replaced.path)[0]["inputs"] == {"text": ["the good film"]}
     assert serving.list_versions(os.path.join(base, name)) == [1, 2]
     # Nothing half-written or hidden is left beside the versions.
     assert sorted(os.listdir(os.path.join(base, name))) == ["1", "2"]
@@ -546,13 +514,8 @@ def test_models_config_parses_and_lists_every_model(exported, tmp_path):
     config = model_server_config_pb2.ModelServerConfig()
     with open(path) as f:
         text_format.Parse(f.read(), config)
-    entries = {
-        c.name: (c.base_path, c.model_platform)
-        for c in config.model_config_list.config
-    }
-    models = sorted(
-        n for n in os.listdir(base) if os.path.isdir(os.path.join(base, n))
-    )
+    entries = {c.name: (c.base_path, c.model_platform) for c in config.model_config_list.config}
+    models = sorted(n for n in os.listdir(base) if os.path.isdir(os.path.join(base, n)))
     assert sorted(entries) == models
     assert set(ENABLED) <= set(entries)
     for name, (base_path, platform) in entries.items():
@@ -586,9 +549,7 @@ def test_serving_release_report(exported):
         ["2.12", f"{major}.{minor}"],
         key=lambda v: tuple(map(int, v.split("."))),
     )
-    namespaced = serving.min_serving_release(
-        {"tf_text": ["TFText>RoundRobinTrim"]}
-    )
+    namespaced = serving.min_serving_release({"tf_text": ["TFText>RoundRobinTrim"]})
     assert namespaced["serving_release_for_tf_text_ops"] == "2.20"
 
 
@@ -622,9 +583,7 @@ def test_bad_arguments_fail_before_anything_is_written(exported):
         ValueError,
         match=r"warm-up example 0: 2 field\(s\).*takes 1: \['text'\]",
     ):
-        serving.export_for_serving(
-            module, base, name="x", warmup_inputs=[("a", "b")]
-        )
+        serving.export_for_serving(module, base, name="x", warmup_inputs=[("a", "b")])
     with pytest.raises(ValueError, match="input 'text' must be a string"):
         serving.export_for_serving(module, base, name="x", warmup_inputs=[3])
     with pytest.raises(FileNotFoundError, match="nope"):
@@ -685,10 +644,7 @@ def test_grpc_recipe_builds_requests_the_model_answers(exported):
     assert request.model_spec.signature_name == "serving_default"
     module = exported["cases"]["classify"]["module"]
     outputs = module.signatures()["serving_default"](
-        **{
-            k: tf.constant(tf.make_ndarray(v))
-            for k, v in request.inputs.items()
-        }
+        **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
     )
     response = predict_pb2.PredictResponse()
     for name, value in outputs.items():
@@ -746,9 +702,7 @@ def test_cli_exports_embedder_and_fill_mask_from_checkpoints(tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     fill = tf.saved_model.load(str(base / "fill_mask" / "1"))
-    out = fill.signatures["serving_default"](
-        text=tf.constant(["the [MASK] dog"])
-    )
+    out = fill.signatures["serving_default"](text=tf.constant(["the [MASK] dog"]))
     assert out["top_k_ids"].shape == (1, 1, 3)
     v = tt.VOCAB.index
     word_ids = [v("[CLS]"), v("the"), v("[MASK]"), v("dog"), v("[SEP]")]
@@ -760,9 +714,7 @@ def test_cli_exports_embedder_and_fill_mask_from_checkpoints(tmp_path, capsys):
             "input_type_ids": np.zeros_like(word_ids),
             "masked_lm_positions": np.array([[2]], np.int32),
         }
-    )[
-        "mlm_logits"
-    ]  # [1, 1, V]
+    )["mlm_logits"]  # [1, 1, V]
     want = np.argsort(-logits.numpy()[0, 0])[:3]
     np.testing.assert_array_equal(out["top_k_ids"].numpy()[0, 0], want)
     assert out["mask_positions"].numpy().tolist() == [[2]]

@@ -11,10 +11,10 @@ import os
 import keras
 import numpy as np
 import pytest
+import tasks_testing as tt
 import tensorflow as tf
 import tensorflow_text
 
-import tasks_testing as tt
 from bert_tf.export import squad_serving
 from bert_tf.heads import BertSpanLabeler
 from bert_tf.tasks import common, squad
@@ -70,16 +70,11 @@ def setup(tmp_path_factory):
 def _python(setup, model, questions, contexts, **options):
     """The Python pipeline's answers, plus each answer's character span."""
     examples = [
-        squad.SquadExample(str(i), q, c, [])
-        for i, (q, c) in enumerate(zip(questions, contexts))
+        squad.SquadExample(str(i), q, c, []) for i, (q, c) in enumerate(zip(questions, contexts))
     ]
-    features = squad.make_features(
-        examples, setup["tokenizer"], S, STRIDE, MAX_QUERY
-    )
+    features = squad.make_features(examples, setup["tokenizer"], S, STRIDE, MAX_QUERY)
     start, end = squad.predict_logits(model, features)
-    predictions, nbest, null_odds = squad.decode_answers(
-        examples, features, start, end, **options
-    )
+    predictions, nbest, null_odds = squad.decode_answers(examples, features, start, end, **options)
     spans = _best_spans(
         features,
         start,
@@ -214,9 +209,7 @@ def test_ties_match_python(setup):
     python = _python(setup, setup["tied"], questions, contexts, **DECODE)
     start, _ = squad.predict_logits(
         setup["tied"],
-        squad.make_features(
-            python[0], setup["tokenizer"], S, STRIDE, MAX_QUERY
-        ),
+        squad.make_features(python[0], setup["tokenizer"], S, STRIDE, MAX_QUERY),
     )
     assert len(np.unique(start)) < start.size / 20, "logits should tie"
     module = squad_serving.SpanLabelerServing(
@@ -261,9 +254,7 @@ def test_v1_savedmodel_and_edge_inputs(setup):
     )
     assert got["num_windows"][-1] == 1
 
-    empty = serve(
-        question=tf.constant([], tf.string), context=tf.constant([], tf.string)
-    )
+    empty = serve(question=tf.constant([], tf.string), context=tf.constant([], tf.string))
     assert {k: v.shape.as_list() for k, v in empty.items()} == {
         k: [0]
         for k in (
@@ -276,13 +267,9 @@ def test_v1_savedmodel_and_edge_inputs(setup):
         )
     }
 
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="question and context"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="question and context"):
         serve(question=tf.constant(["a?", "b?"]), context=tf.constant(["a"]))
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="context is not valid UTF-8"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="context is not valid UTF-8"):
         serve(
             question=tf.constant(["a?", "b?"]),
             context=tf.constant([b"fine", b"bad \xff\xc3 bytes"]),
@@ -302,9 +289,7 @@ def test_from_task_reads_task_json(setup):
         "version_2_with_negative": True,
         "null_score_diff_threshold": -1.5,
     }
-    common.save_task(
-        d, setup["model"], os.path.join(setup["dir"], "vocab.txt"), info
-    )
+    common.save_task(d, setup["model"], os.path.join(setup["dir"], "vocab.txt"), info)
     module = squad_serving.SpanLabelerServing.from_task(common.load_task(d))
     assert (
         module.seq_length,
@@ -359,10 +344,6 @@ def test_tflite_equals_savedmodel(saved_v2):
             context=np.array(c, dtype=object),
         )
         for key in ("answer_text", "answer_start", "answer_end", "num_windows"):
-            np.testing.assert_array_equal(
-                got[key], want[key].numpy(), err_msg=key
-            )
+            np.testing.assert_array_equal(got[key], want[key].numpy(), err_msg=key)
         for key in ("score", "null_score_diff"):
-            np.testing.assert_allclose(
-                got[key], want[key].numpy(), atol=1e-4, err_msg=key
-            )
+            np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-4, err_msg=key)

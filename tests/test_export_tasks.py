@@ -15,22 +15,21 @@ import unicodedata
 import keras
 import numpy as np
 import pytest
+import tasks_testing
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  Registers TF-Text's ops for loading.
 
-import tasks_testing
 from bert_tf.encoder import BertEncoder
 from bert_tf.export import task_serving
-from bert_tf.heads import BertClassifier
-from bert_tf.heads import BertEmbedder
-from bert_tf.heads import BertPretrainer
-from bert_tf.heads import BertRegressor
-from bert_tf.heads import BertTokenClassifier
-from bert_tf.tasks import common
-from bert_tf.tasks import ner
-from bert_tf.text import BertPreprocessor
-from bert_tf.text import BertTokenizer
-from bert_tf.text import save_vocabulary
+from bert_tf.heads import (
+    BertClassifier,
+    BertEmbedder,
+    BertPretrainer,
+    BertRegressor,
+    BertTokenClassifier,
+)
+from bert_tf.tasks import common, ner
+from bert_tf.text import BertPreprocessor, BertTokenizer, save_vocabulary
 
 SEQ = 16
 PAIR_A = ["The good film", "", "john smith lives in paris", "bad " * 30]
@@ -47,8 +46,7 @@ NER_TEXTS = [
     "john smith works at acme corp in new york",
     "Straße in Köln très bien",
     "",
-    "the quick brown fox jumped over the lazy dog and the dog was not "
-    "very good at all",
+    "the quick brown fox jumped over the lazy dog and the dog was not very good at all",
     "日 本 José",
 ]
 BAD_TEXTS = [b"", b"\xff\xfe bad \xc3 \x80film", ("good " * 210_000).encode()]
@@ -95,9 +93,7 @@ def _assert_no_leak(export_dir, *paths):
 
 
 def _assert_batch_none(loaded):
-    assert {"serving_default", "preprocess", "token_ids"} <= set(
-        loaded.signatures
-    )
+    assert {"serving_default", "preprocess", "token_ids"} <= set(loaded.signatures)
     for name, fn in loaded.signatures.items():
         _, inputs = fn.structured_input_signature
         for spec in inputs.values():
@@ -169,9 +165,7 @@ def test_pair_classifier_matches_keras(pair_classifier, tokenizer):
     ids = expected.argmax(-1)
     assert out["label_ids"].numpy().tolist() == ids.tolist()
     assert out["label_ids"].dtype == tf.int32
-    assert [n.decode() for n in out["label_names"].numpy()] == [
-        c["labels"][i] for i in ids
-    ]
+    assert [n.decode() for n in out["label_names"].numpy()] == [c["labels"][i] for i in ids]
     assert c["audit"]["tf_text"] == [
         "FastBertNormalize",
         "FastWordpieceTokenizeWithOffsets",
@@ -182,9 +176,7 @@ def test_pair_classifier_matches_keras(pair_classifier, tokenizer):
     for key, value in expected_packed.items():
         np.testing.assert_array_equal(packed[key], value)
     by_ids = c["loaded"].signatures["token_ids"](**expected_packed)
-    np.testing.assert_allclose(
-        by_ids["outputs"], c["model"](expected_packed), atol=1e-5
-    )
+    np.testing.assert_allclose(by_ids["outputs"], c["model"](expected_packed), atol=1e-5)
     _assert_batch_none(c["loaded"])
     _assert_no_leak(c["dir"], c["folder"])
     _assert_asset(c["dir"])
@@ -194,15 +186,11 @@ def test_pair_classifier_bad_input(pair_classifier):
     fn = pair_classifier["loaded"].signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
         fn(text_a=tf.constant(["a", "b"]), text_b=tf.constant(["c"]))
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="expected to be a string tensor"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
         fn(text_a=tf.constant([1, 2]), text_b=tf.constant(["c", "d"]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="tensor text_b"):
         fn(text_a=tf.constant(["a"]), text_b=tf.constant([["c"]]))
-    empty = fn(
-        text_a=tf.constant([], tf.string), text_b=tf.constant([], tf.string)
-    )
+    empty = fn(text_a=tf.constant([], tf.string), text_b=tf.constant([], tf.string))
     assert empty["logits"].shape == (0, 3)
     assert empty["label_names"].shape == (0,)
     odd = fn(text_a=tf.constant(BAD_TEXTS), text_b=tf.constant(BAD_TEXTS[::-1]))
@@ -229,9 +217,7 @@ def test_regressor_folder_single_text(tmp_path, tokenizer):
     assert isinstance(module, task_serving.ClassifierServing)
     texts = tf.constant(PAIR_A)
     out = module.serve(texts)  # Traced graph, in process (no export).
-    expected = model(
-        BertPreprocessor(tokenizer, seq_length=SEQ)(texts), training=False
-    )
+    expected = model(BertPreprocessor(tokenizer, seq_length=SEQ)(texts), training=False)
     assert sorted(out) == ["predictions"]
     np.testing.assert_allclose(out["predictions"], expected, atol=1e-5)
 
@@ -250,9 +236,7 @@ def test_build_rejects_unknown_task_and_bad_labels(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="IOB2.*'PER'"):
         task_serving.TokenClassifierServing(model, tok, SEQ, ["O", "PER"])
     with pytest.raises(ValueError, match="3 labels"):
-        task_serving.TokenClassifierServing(
-            model, tok, SEQ, ["O", "B-X", "I-X"]
-        )
+        task_serving.TokenClassifierServing(model, tok, SEQ, ["O", "B-X", "I-X"])
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +277,7 @@ def _python_entities(model, tokenizer, texts):
     ds = ner.make_dataset(tokenizer, words, None, SEQ, batch_size=4)
     tags = ner._trim(ner.predict_tags(model, ds, NER_LABELS), words)
     result = []
-    for text, ws, ts in zip(texts, words, tags):
+    for ws, ts in zip(words, tags):
         starts = np.cumsum([0] + [len(w) + 1 for w in ws])
         result.append(
             [
@@ -306,9 +290,7 @@ def _python_entities(model, tokenizer, texts):
 
 def _strip_accents(text):
     return "".join(
-        c
-        for c in unicodedata.normalize("NFD", text.lower())
-        if unicodedata.category(c) != "Mn"
+        c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn"
     )
 
 
@@ -335,9 +317,7 @@ def test_ner_matches_python_grouping(ner_export, tokenizer):
         assert (out["entity_types"][b, n:] == b"").all()
         assert (out["entity_starts"][b, n:] == -1).all()
     # Entities on multi-byte words are cut at character offsets.
-    texts = [
-        t.decode() for t in out["entity_texts"][out["entity_texts"] != b""]
-    ]
+    texts = [t.decode() for t in out["entity_texts"][out["entity_texts"] != b""]]
     assert any(not t.isascii() for t in texts), texts
     assert e["audit"]["tf_text"] == [
         "FastBertNormalize",
@@ -361,9 +341,7 @@ def test_ner_tokens_labels_and_offsets(ner_export, tokenizer):
         pieces = ids[b].numpy()
         n = len(pieces)
         assert out["num_tokens"][b] == n
-        assert [t.decode() for t in out["tokens"][b, :n]] == [
-            VOCAB[i] for i in pieces
-        ]
+        assert [t.decode() for t in out["tokens"][b, :n]] == [VOCAB[i] for i in pieces]
         labelled = min(n, SEQ - 2)
         want = logits[b, 1 : labelled + 1].argmax(-1)
         assert out["token_label_ids"][b, :labelled].tolist() == want.tolist()
@@ -376,22 +354,16 @@ def test_ner_tokens_labels_and_offsets(ner_export, tokenizer):
         for j, piece in enumerate(pieces):
             start, end = out["token_starts"][b, j], out["token_ends"][b, j]
             if VOCAB[piece] != "[UNK]":
-                assert _strip_accents(text[start:end]) == VOCAB[
-                    piece
-                ].removeprefix("##"), (text, j)
+                assert _strip_accents(text[start:end]) == VOCAB[piece].removeprefix("##"), (text, j)
     assert out["tokens"].shape[1] == max(len(r) for r in ids.to_list())
 
 
 def _serve_text_checks(fn):
     """Bad and edge input through a `text` signature: clear errors or
     well-formed output."""
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="expected to be a string tensor"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
         fn(text=tf.constant([1.0]))
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="tensor text .1,1. is not comp"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tensor text .1,1. is not comp"):
         fn(text=tf.constant([["a"]]))
     empty = fn(text=tf.constant([], tf.string))
     for key, value in empty.items():
@@ -449,9 +421,7 @@ def test_save_keeps_an_existing_folder_unless_overwrite(tmp_path):
         task_serving.save_serving_module(_Upper("?"), target)
     assert sorted(os.listdir(target)) == before
     task_serving.save_serving_module(_Upper("?"), target, overwrite=True)
-    out = tf.saved_model.load(target).signatures["serving_default"](
-        tf.constant(["a"])
-    )
+    out = tf.saved_model.load(target).signatures["serving_default"](tf.constant(["a"]))
     assert out["out"].numpy().tolist() == [b"A?"]
     # Nothing is left beside the target (no temporary or old folders).
     assert os.listdir(tmp_path / "model") == ["1"]
@@ -494,9 +464,7 @@ def test_ner_iob2_grouping_rules(tokenizer):
         for name in ("input_word_ids", "input_mask", "input_type_ids")
     }
     model = keras.Model(inputs, _Lookup(table)(inputs["input_word_ids"]))
-    module = task_serving.TokenClassifierServing(
-        model, tokenizer, SEQ, NER_LABELS
-    )
+    module = task_serving.TokenClassifierServing(model, tokenizer, SEQ, NER_LABELS)
     texts = [
         "John Smith lives in new York",
         "José in Zürich",
@@ -507,15 +475,12 @@ def test_ner_iob2_grouping_rules(tokenizer):
     for b, text in enumerate(texts):
         words = text.split(" ")
         tags = [
-            tag_of.get(
-                VOCAB[tokenizer.tokenize([w]).to_list()[0][0]], "O"
-            )  # A word's first piece.
+            tag_of.get(VOCAB[tokenizer.tokenize([w]).to_list()[0][0]], "O")  # A word's first piece.
             for w in words
         ]
         starts = np.cumsum([0] + [len(w) + 1 for w in words])
         expected = [
-            (t, text[starts[i] : starts[j] + len(words[j])])
-            for t, i, j in ner.get_entities(tags)
+            (t, text[starts[i] : starts[j] + len(words[j])]) for t, i, j in ner.get_entities(tags)
         ]
         got = [
             (
@@ -563,9 +528,7 @@ def test_embedder_matches_keras(embedder_export, tokenizer):
     out = e["loaded"].signatures["serving_default"](text=texts)
     inputs = BertPreprocessor(tokenizer, seq_length=SEQ)(texts)
     encoded = e["embedder"].encoder(inputs)
-    np.testing.assert_allclose(
-        out["pooled_output"], encoded["pooled_output"], atol=1e-5
-    )
+    np.testing.assert_allclose(out["pooled_output"], encoded["pooled_output"], atol=1e-5)
     # sentence-transformers' mean pooling, in NumPy.
     mask = inputs["input_mask"].numpy()[:, :, None].astype(np.float32)
     seq = encoded["sequence_output"].numpy()
@@ -661,13 +624,11 @@ def test_fill_mask_matches_keras(fill_mask_export, tokenizer):
         m = len(positions)
         assert out["mask_positions"][b, :m].tolist() == positions
         assert (out["mask_positions"][b, m:] == -1).all()
-        np.testing.assert_allclose(
-            out["top_k_scores"][b, :m], scores, atol=1e-6
-        )
+        np.testing.assert_allclose(out["top_k_scores"][b, :m], scores, atol=1e-6)
         np.testing.assert_array_equal(out["top_k_ids"][b, :m], ids)
-        assert [
-            [t.decode() for t in r] for r in out["top_k_tokens"][b, :m]
-        ] == [[VOCAB[i] for i in r] for r in ids]
+        assert [[t.decode() for t in r] for r in out["top_k_tokens"][b, :m]] == [
+            [VOCAB[i] for i in r] for r in ids
+        ]
         assert (out["top_k_tokens"][b, m:] == b"").all()
     assert out["top_k_ids"].shape[2] == 4
     _assert_batch_none(e["loaded"])

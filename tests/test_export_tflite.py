@@ -72,7 +72,6 @@ def test_only_builtins_and_tf_text_custom_ops(setup):
 
 def test_audit_rejects_ops_litert_lacks():
     class Flexy(tf.Module):
-
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def upper(self, text):
             return tf.strings.upper(text)

@@ -12,13 +12,11 @@ import random
 import keras
 import numpy as np
 import pytest
+import tasks_testing as tt
 import tensorflow as tf
 
-import tasks_testing as tt
 from bert_tf import heads
-from bert_tf.export import op_audit
-from bert_tf.export import task_serving
-from bert_tf.export import tflite
+from bert_tf.export import op_audit, task_serving, tflite
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 SEQ_LENGTH = 16
@@ -66,13 +64,9 @@ def trained(tmp_path_factory):
     keras.utils.set_random_seed(1)
     tokenizer = tt.tokenizer(str(tmp_path_factory.mktemp("vocab")))
     model = heads.BertClassifier(tt.tiny_encoder(), num_classes=2, dropout=0.0)
-    module = task_serving.ClassifierServing(
-        model, tokenizer, SEQ_LENGTH, labels=LABELS
-    )
+    module = task_serving.ClassifierServing(model, tokenizer, SEQ_LENGTH, labels=LABELS)
     texts, labels = make_texts(384, seed=0)
-    inputs = {
-        k: v.numpy() for k, v in module.preprocessor(tf.constant(texts)).items()
-    }
+    inputs = {k: v.numpy() for k, v in module.preprocessor(tf.constant(texts)).items()}
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -152,23 +146,17 @@ def test_variants_are_what_they_claim(variants):
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_float32_equals_the_tf_module(trained, variants, batch):
-    runner = interpreter(variants["float32"]).get_signature_runner(
-        "serving_default"
-    )
+    runner = interpreter(variants["float32"]).get_signature_runner("serving_default")
     texts = trained["held_out"][:30] + ["", "GOOD!!", "x" * 300]
     for start in range(0, len(texts) - batch + 1, batch):
         chunk = texts[start : start + batch]
         got = run(runner, text=chunk)
         want = trained["module"].serve(tf.constant(chunk))
         for key in ("logits", "probabilities"):
-            np.testing.assert_allclose(
-                got[key], want[key].numpy(), atol=1e-4, rtol=0, err_msg=key
-            )
+            np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-4, rtol=0, err_msg=key)
         for key in ("label_ids", "label_names"):
             np.testing.assert_array_equal(got[key], want[key].numpy())
-    preprocess = interpreter(variants["float32"]).get_signature_runner(
-        "preprocess"
-    )
+    preprocess = interpreter(variants["float32"]).get_signature_runner("preprocess")
     got = run(preprocess, text=texts[:3])
     want = trained["module"].preprocessor(tf.constant(texts[:3]))
     for key, value in want.items():
@@ -176,23 +164,14 @@ def test_float32_equals_the_tf_module(trained, variants, batch):
 
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic_int8", "int8"])
-def test_quantized_labels_agree_on_held_out_text(
-    trained, variants, quantization
-):
-    runner = interpreter(variants[quantization]).get_signature_runner(
-        "serving_default"
-    )
+def test_quantized_labels_agree_on_held_out_text(trained, variants, quantization):
+    runner = interpreter(variants[quantization]).get_signature_runner("serving_default")
     held_out = trained["held_out"]
     want = trained["want"]["label_ids"].numpy()
     got = np.concatenate(
-        [
-            run(runner, text=held_out[i : i + 8])["label_ids"]
-            for i in range(0, len(held_out), 8)
-        ]
+        [run(runner, text=held_out[i : i + 8])["label_ids"] for i in range(0, len(held_out), 8)]
     )
-    one = np.concatenate(
-        [run(runner, text=[t])["label_ids"] for t in held_out[:20]]
-    )
+    one = np.concatenate([run(runner, text=[t])["label_ids"] for t in held_out[:20]])
     np.testing.assert_array_equal(one, got[:20])  # Batch 1 == batch 8.
     assert (got == want).mean() >= 0.99, quantization
 
@@ -206,9 +185,7 @@ def test_int8_needs_representative_texts(trained):
     with pytest.raises(ValueError, match="empty"):
         tflite.convert_task(module, "int8", representative_texts=[])
     with pytest.raises(ValueError, match=r"\[1\] has 2 texts.*\(text\)"):
-        tflite.convert_task(
-            module, "int8", representative_texts=["a", ("b", "c")]
-        )
+        tflite.convert_task(module, "int8", representative_texts=["a", ("b", "c")])
     with pytest.raises(TypeError, match=r"\[0\] input 'text' is a int"):
         tflite.convert_task(module, "int8", representative_texts=[7])
 
@@ -226,23 +203,17 @@ def test_bad_input_gives_the_tf_result(trained, variants, case):
     texts = BAD_INPUTS[case]
     want = trained["module"].serve(tf.constant(texts))
     for quantization in ("float32", "int8"):
-        runner = interpreter(variants[quantization]).get_signature_runner(
-            "serving_default"
-        )
+        runner = interpreter(variants[quantization]).get_signature_runner("serving_default")
         got = run(runner, text=texts)
         np.testing.assert_array_equal(got["label_ids"], want["label_ids"])
         if quantization == "float32":
-            np.testing.assert_allclose(
-                got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0
-            )
+            np.testing.assert_allclose(got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0)
 
 
 def test_empty_batch(trained, variants):
     want = trained["module"].serve(tf.constant([], tf.string))
     assert want["logits"].shape == (0, 2)
-    runner = interpreter(variants["float32"]).get_signature_runner(
-        "serving_default"
-    )
+    runner = interpreter(variants["float32"]).get_signature_runner("serving_default")
     got = run(runner, text=[])
     assert got["logits"].shape == (0, 2)
     assert got["label_names"].shape == (0,)
@@ -263,9 +234,7 @@ def test_pair_equals_the_tf_module_and_unequal_batches_fail(pair, trained):
     for batch in (1, 3):
         got = run(runner, text_a=a[:batch], text_b=b[:batch])
         want = module.serve(tf.constant(a[:batch]), tf.constant(b[:batch]))
-        np.testing.assert_allclose(
-            got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0
-        )
+        np.testing.assert_allclose(got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0)
     # TF names the inputs; TFLite has no Assert op, so LiteRT fails in the
     # first kernel that sees the mismatch: an exception, never garbage.
     with pytest.raises(tf.errors.InvalidArgumentError, match="text_a and"):
@@ -275,9 +244,7 @@ def test_pair_equals_the_tf_module_and_unequal_batches_fail(pair, trained):
     # The interpreter stays usable after the error.
     got = run(runner, text_a=a, text_b=b)
     want = module.serve(tf.constant(a), tf.constant(b))
-    np.testing.assert_allclose(
-        got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0
-    )
+    np.testing.assert_allclose(got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0)
 
 
 def test_embedder_float32_equals_the_tf_module(trained):
@@ -287,17 +254,13 @@ def test_embedder_float32_equals_the_tf_module(trained):
         trained["tokenizer"],
         SEQ_LENGTH,
     )
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner(
-        "serving_default"
-    )
+    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
     for texts in (trained["held_out"][:1], trained["held_out"][1:4]):
         got = run(runner, text=texts)
         want = module.serve(tf.constant(texts))
         assert set(got) == set(want)
         for key, value in want.items():
-            np.testing.assert_allclose(
-                got[key], value.numpy(), atol=1e-4, rtol=0, err_msg=key
-            )
+            np.testing.assert_allclose(got[key], value.numpy(), atol=1e-4, rtol=0, err_msg=key)
 
 
 def test_write_tflite_never_loses_a_file(tmp_path):
@@ -318,9 +281,7 @@ def _assert_outputs_equal(got, want, texts):
         if value.dtype == object:
             np.testing.assert_array_equal(got[key], value, err_msg=key)
         else:
-            np.testing.assert_allclose(
-                got[key], value, atol=1e-4, rtol=0, err_msg=f"{key} {texts}"
-            )
+            np.testing.assert_allclose(got[key], value, atol=1e-4, rtol=0, err_msg=f"{key} {texts}")
 
 
 NER_TEXTS = [
@@ -337,15 +298,9 @@ def test_token_classifier_float32_equals_the_tf_module(trained, batch):
     # (and I- after O) are cut from the input in both runtimes.
     keras.utils.set_random_seed(3)
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    model = heads.BertTokenClassifier(
-        trained["model"].encoder, num_classes=len(labels)
-    )
-    module = task_serving.TokenClassifierServing(
-        model, trained["tokenizer"], SEQ_LENGTH, labels
-    )
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner(
-        "serving_default"
-    )
+    model = heads.BertTokenClassifier(trained["model"].encoder, num_classes=len(labels))
+    module = task_serving.TokenClassifierServing(model, trained["tokenizer"], SEQ_LENGTH, labels)
+    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
     texts = NER_TEXTS[batch]
     want = module.serve(tf.constant(texts, tf.string))
     if texts:
@@ -361,9 +316,7 @@ def test_fill_mask_float32_equals_the_tf_module(trained):
         SEQ_LENGTH,
         top_k=3,
     )
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner(
-        "serving_default"
-    )
+    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
     for texts in (
         ["the [MASK] was good"],
         ["the [MASK] was [MASK] .", "no mask here", "[MASK]"],

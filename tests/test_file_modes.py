@@ -18,15 +18,12 @@ import sysconfig
 import tempfile
 import textwrap
 
-import pytest
-
 import modes_testing
+import pytest
 import tasks_testing as tt
+
 from bert_tf import files
-from bert_tf.export import preprocessing
-from bert_tf.export import serving
-from bert_tf.export import task_serving
-from bert_tf.export import tflite
+from bert_tf.export import preprocessing, serving, task_serving, tflite
 from bert_tf.tasks import classification
 
 SEQ_LENGTH = 16
@@ -41,8 +38,7 @@ def umask(request):
 
 def make_classifier(directory):
     rows = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}"
-        for i in range(8)
+        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}" for i in range(8)
     ]
     tt.write(directory, "train.csv", "\n".join(rows) + "\n")
     train = classification.read_classification_file(
@@ -145,8 +141,10 @@ def _user_switch():
     """A command prefix that runs as `nobody`, or None with the reason."""
     if os.geteuid() != 0:
         return None, "not root: cannot run a process as another user"
-    for tool in (["runuser", "-u", "nobody", "--"], ["setpriv", "--reuid=nobody",
-                 "--regid=nogroup", "--clear-groups", "--"]):
+    for tool in (
+        ["runuser", "-u", "nobody", "--"],
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"],
+    ):
         if shutil.which(tool[0]):
             ok = subprocess.run(tool + ["true"], capture_output=True, check=False)
             if ok.returncode == 0:
@@ -165,12 +163,18 @@ def _probe_interpreter(switch):
     for exe in candidates:
         if not os.path.exists(exe):
             continue
-        ok = subprocess.run(switch + [exe, "-c", "import sys; print(sys.version_info[:2])"],
-                            capture_output=True, text=True, check=False)
+        ok = subprocess.run(
+            switch + [exe, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if ok.returncode == 0 and ok.stdout.strip() == str(tuple(sys.version_info[:2])):
             return exe, None
-    return None, (f"no Python {sys.version_info[0]}.{sys.version_info[1]} that user nobody can "
-                  f"execute (tried {candidates})")
+    return None, (
+        f"no Python {sys.version_info[0]}.{sys.version_info[1]} that user nobody can "
+        f"execute (tried {candidates})"
+    )
 
 
 def test_another_user_serves_the_exports():
@@ -181,10 +185,14 @@ def test_another_user_serves_the_exports():
     if exe is None:
         pytest.skip(why)
     site_packages = sysconfig.get_paths()["purelib"]
-    readable = subprocess.run(switch + ["test", "-r", os.path.join(site_packages, "tensorflow", "__init__.py")],
-                              check=False)
+    readable = subprocess.run(
+        switch + ["test", "-r", os.path.join(site_packages, "tensorflow", "__init__.py")],
+        check=False,
+    )
     if readable.returncode != 0:
-        pytest.skip(f"this environment's packages ({site_packages}) are not readable by user nobody")
+        pytest.skip(
+            f"this environment's packages ({site_packages}) are not readable by user nobody"
+        )
     old = os.umask(0o022)
     # The serving root is shared with the server's user, as a deployment would.
     root = tempfile.mkdtemp(prefix="bert_tf_modes_")

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from encoder_testing import BATCH, SEQ, TINY, erf, randomize, tiny_encoder, tiny_inputs, to_numpy
 
 from bert_tf.heads import (
     BertClassifier,
@@ -15,7 +16,6 @@ from bert_tf.heads import (
     BertTokenClassifier,
     SpanLogits,
 )
-from encoder_testing import BATCH, SEQ, TINY, erf, randomize, tiny_encoder, tiny_inputs, to_numpy
 
 HEADS = [
     (BertPretrainer, {}),
@@ -67,9 +67,7 @@ def test_mlm_output_is_tied_to_word_embeddings():
     shared = enc.word_embeddings.embeddings
     assert any(v is shared for v in model.masked_lm_head.weights)
     vocab = TINY["vocab_size"]
-    assert [v for v in model.weights if vocab in v.shape] == [
-        shared, model.masked_lm_head._bias
-    ]
+    assert [v for v in model.weights if vocab in v.shape] == [shared, model.masked_lm_head._bias]
     n_vars = len(model.weights)
     # Encoder + dense(2) + LN(2) + output bias + NSP(2): nothing else.
     assert n_vars == len(enc.weights) + 7
@@ -109,9 +107,7 @@ def test_embedder_poolings():
     seq, mask = out["sequence_output"], x["input_mask"].astype(np.float32)
     mean = (seq * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
     np.testing.assert_allclose(BertEmbedder(enc)(x).numpy(), mean, atol=1e-5)
-    np.testing.assert_allclose(
-        BertEmbedder(enc, pooling="cls")(x).numpy(), seq[:, 0], atol=1e-6
-    )
+    np.testing.assert_allclose(BertEmbedder(enc, pooling="cls")(x).numpy(), seq[:, 0], atol=1e-6)
     np.testing.assert_allclose(
         BertEmbedder(enc, pooling="pooled")(x).numpy(), out["pooled_output"], atol=1e-6
     )

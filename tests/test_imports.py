@@ -15,10 +15,7 @@ import pytest
 
 import bert_tf
 
-MODULES = sorted(
-    info.name
-    for info in pkgutil.walk_packages(bert_tf.__path__, prefix="bert_tf.")
-)
+MODULES = sorted(info.name for info in pkgutil.walk_packages(bert_tf.__path__, prefix="bert_tf."))
 
 
 def test_modules_are_found():

@@ -21,14 +21,12 @@ positions are held to 5e-5.
 import importlib.util
 import os
 
+import garden_testing
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import garden_testing
-
-from bert_tf.checkpoints import load_google_checkpoint, load_hf_checkpoint
-from bert_tf.checkpoints import save_google_checkpoint
+from bert_tf.checkpoints import load_google_checkpoint, load_hf_checkpoint, save_google_checkpoint
 from bert_tf.heads import BertEmbedder
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "minilm_reference.npz")
@@ -167,11 +165,11 @@ def test_model_garden_converter_agrees(minilm, inputs, minilm_outputs, tmp_path)
 def test_model_garden_checkpoint_import(minilm, inputs, minilm_outputs, tmp_path):
     """A Model Garden TF2 checkpoint imports back into the same weights."""
     garden_testing.import_garden("official")
+    from bert_tf.checkpoints.mapping import extract_state
     from bert_tf.checkpoints.model_garden import (
         build_model_garden_encoder,
         load_model_garden_checkpoint,
     )
-    from bert_tf.checkpoints.mapping import extract_state
 
     mg = build_model_garden_encoder(minilm.bert_config)
     mg(inputs)
@@ -218,8 +216,8 @@ def test_keras_hub_backbone_agrees(minilm, inputs, minilm_outputs):
     # feed-forward activation to the exact erf GELU that BERT (and HF) use.
     for i in range(hub.num_layers):
         block = hub.get_layer(f"transformer_layer_{i}")
-        block._feedforward_intermediate_dense.activation = (
-            lambda x: keras.activations.gelu(x, approximate=False)
+        block._feedforward_intermediate_dense.activation = lambda x: keras.activations.gelu(
+            x, approximate=False
         )
     hub_inputs = {
         "token_ids": inputs["input_word_ids"],

@@ -19,69 +19,93 @@ import sys
 import time
 
 import numpy as np
+import pretrain_testing
 import pytest
 import tensorflow as tf
 
-import pretrain_testing
 from bert_tf.config import BertConfig
 from bert_tf.training import pretrain
 
 TIMEOUT = 240
-TINY = dict(vocab_size=400, hidden_size=16, num_hidden_layers=1,
-            num_attention_heads=2, intermediate_size=32,
-            max_position_embeddings=32, hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0)
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
-           PYTHONUNBUFFERED="1")
+TINY = dict(
+    vocab_size=400,
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=32,
+    max_position_embeddings=32,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrain_cli")
     docs = pretrain_testing.corpus_documents(60)
-    corpus = pretrain_testing.write_corpus(str(folder / "corpus"), docs,
-                                           num_files=1)[0]
+    corpus = pretrain_testing.write_corpus(str(folder / "corpus"), docs, num_files=1)[0]
     vocab = pretrain_testing.make_vocab(docs, num_words=200)
     assert len(vocab) <= TINY["vocab_size"]
     vocab_file = folder / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n")
     config_file = folder / "bert_config.json"
     config_file.write_text(json.dumps(TINY))
-    return {"folder": folder, "corpus": corpus, "vocab": str(vocab_file),
-            "config": str(config_file)}
+    return {
+        "folder": folder,
+        "corpus": corpus,
+        "vocab": str(vocab_file),
+        "config": str(config_file),
+    }
 
 
 def _args(files, output_dir, **overrides):
-    flags = dict(input_file=files["corpus"], vocab_file=files["vocab"],
-                 bert_config_file=files["config"], output_dir=output_dir,
-                 max_seq_length=32, max_predictions_per_seq=4,
-                 train_batch_size=8, learning_rate=1e-3, num_train_steps=150,
-                 num_warmup_steps=10, save_checkpoints_steps=10, seed=3,
-                 verbosity=0)
+    flags = dict(
+        input_file=files["corpus"],
+        vocab_file=files["vocab"],
+        bert_config_file=files["config"],
+        output_dir=output_dir,
+        max_seq_length=32,
+        max_predictions_per_seq=4,
+        train_batch_size=8,
+        learning_rate=1e-3,
+        num_train_steps=150,
+        num_warmup_steps=10,
+        save_checkpoints_steps=10,
+        seed=3,
+        verbosity=0,
+    )
     flags.update(overrides)
-    return [sys.executable, "-m", "bert_tf", "pretrain"] + [
-        f"--{k}={v}" for k, v in flags.items()]
+    return [sys.executable, "-m", "bert_tf", "pretrain"] + [f"--{k}={v}" for k, v in flags.items()]
 
 
 # -- errors ------------------------------------------------------------------
 
+
 def _run_kwargs(files, tmp_path):
-    return dict(input_file=files["corpus"], output_dir=str(tmp_path / "out"),
-                vocab_file=files["vocab"], bert_config=BertConfig(**TINY),
-                max_seq_length=32, max_predictions_per_seq=4,
-                num_train_steps=2, num_warmup_steps=0, verbose=0)
+    return dict(
+        input_file=files["corpus"],
+        output_dir=str(tmp_path / "out"),
+        vocab_file=files["vocab"],
+        bert_config=BertConfig(**TINY),
+        max_seq_length=32,
+        max_predictions_per_seq=4,
+        num_train_steps=2,
+        num_warmup_steps=0,
+        verbose=0,
+    )
 
 
-@pytest.mark.parametrize("change, error, message", [
-    ({"input_file": "/nonexistent/corpus-*.txt"}, FileNotFoundError,
-     "corpus-"),
-    ({"max_seq_length": 64}, ValueError, "max_position_embeddings=32"),
-    ({"bert_config": "no_such_preset"}, FileNotFoundError, "no_such_preset"),
-    ({"vocab_file": "/nonexistent/vocab.txt"}, FileNotFoundError,
-     "vocab.txt"),
-    ({"init_checkpoint": "/nonexistent/ckpt"}, FileNotFoundError,
-     "init_checkpoint"),
-])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"input_file": "/nonexistent/corpus-*.txt"}, FileNotFoundError, "corpus-"),
+        ({"max_seq_length": 64}, ValueError, "max_position_embeddings=32"),
+        ({"bert_config": "no_such_preset"}, FileNotFoundError, "no_such_preset"),
+        ({"vocab_file": "/nonexistent/vocab.txt"}, FileNotFoundError, "vocab.txt"),
+        ({"init_checkpoint": "/nonexistent/ckpt"}, FileNotFoundError, "init_checkpoint"),
+    ],
+)
 def test_bad_inputs_name_the_problem(files, tmp_path, change, error, message):
     kwargs = _run_kwargs(files, tmp_path)
     kwargs.update(change)
@@ -107,19 +131,23 @@ def test_empty_corpus_and_vocab_without_special_tokens(files, tmp_path):
 def test_cli_reports_a_missing_file(files, tmp_path):
     proc = subprocess.run(
         _args(files, str(tmp_path / "out"), input_file="/nonexistent/x*.txt"),
-        capture_output=True, text=True, timeout=TIMEOUT, env=ENV)
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=ENV,
+    )
     assert proc.returncode != 0
     assert "no input file matches '/nonexistent/x*.txt'" in proc.stderr
 
 
 # -- SIGKILL and resume --------------------------------------------------------
 
+
 def test_killed_run_resumes_from_its_last_checkpoint(files, tmp_path):
     out = tmp_path / "run"
     ckpt_dir = out / "checkpoints"
     command = _args(files, str(out))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=ENV)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
     deadline = time.time() + TIMEOUT
     try:
         # Wait for a committed checkpoint: the `checkpoint` state file names
@@ -141,11 +169,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(files, tmp_path):
     assert steps and steps[-1] < 150
     assert not (out / "export").exists()  # it did not finish
 
-    again = subprocess.run(command, capture_output=True, text=True,
-                           timeout=TIMEOUT, env=ENV)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=ENV)
     assert again.returncode == 0, again.stderr[-3000:]
-    match = re.search(r"pretrain: steps (\d+) -> (\d+) \(this run: (\d+)\)",
-                      again.stderr)
+    match = re.search(r"pretrain: steps (\d+) -> (\d+) \(this run: (\d+)\)", again.stderr)
     assert match, again.stderr[-3000:]
     start, end, ran = map(int, match.groups())
     # It continued from the newest checkpoint on disk at restart (the killed
@@ -193,18 +219,43 @@ def test_two_workers_match_one_worker(files, tmp_path):
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
     for index in range(2):
-        env = dict(ENV, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [sys.executable, str(script), files["corpus"], files["vocab"],
-             str(tmp_path / f"worker{index}"), "multi_worker_mirrored",
-             files["config"]], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            ENV,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(script),
+                    files["corpus"],
+                    files["vocab"],
+                    str(tmp_path / f"worker{index}"),
+                    "multi_worker_mirrored",
+                    files["config"],
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     # The single-worker reference runs meanwhile, same global batch (8).
     single = subprocess.run(
-        [sys.executable, str(script), files["corpus"], files["vocab"],
-         str(tmp_path / "single"), "default", files["config"]],
-        env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+        [
+            sys.executable,
+            str(script),
+            files["corpus"],
+            files["vocab"],
+            str(tmp_path / "single"),
+            "default",
+            files["config"],
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     outputs = []
     try:
         for p in procs:
@@ -217,7 +268,10 @@ def test_two_workers_match_one_worker(files, tmp_path):
     for p, text in zip(procs, outputs):
         assert p.returncode == 0, text[-3000:]
         assert "FINAL_STEP 4" in text
-    load = lambda name: list(np.load(tmp_path / name / "weights.npz").values())
+
+    def load(name):
+        return list(np.load(tmp_path / name / "weights.npz").values())
+
     w0, w1, ws = load("worker0"), load("worker1"), load("single")
     assert len(w0) == len(ws) > 10
     for a, b, c in zip(w0, w1, ws):
@@ -226,28 +280,39 @@ def test_two_workers_match_one_worker(files, tmp_path):
     # Only the chief keeps checkpoints.
     assert "ckpt-4.index" in os.listdir(tmp_path / "worker0" / "checkpoints")
     worker1 = tmp_path / "worker1" / "checkpoints"
-    assert not worker1.exists() or not [
-        n for n in os.listdir(worker1) if n.startswith("ckpt")]
+    assert not worker1.exists() or not [n for n in os.listdir(worker1) if n.startswith("ckpt")]
 
 
 # -- offline TFRecords ---------------------------------------------------------
 
+
 def test_cli_writes_tfrecords_then_training_reads_them(files, tmp_path):
     prefix = tmp_path / "records" / "data"
     proc = subprocess.run(
-        _args(files, "", write_tfrecords=str(prefix), dupe_factor=2,
-              num_shards=2),
-        capture_output=True, text=True, timeout=TIMEOUT, env=ENV)
+        _args(files, "", write_tfrecords=str(prefix), dupe_factor=2, num_shards=2),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     shards = sorted(os.listdir(prefix.parent))
-    assert shards == ["data-00000-of-00002.tfrecord",
-                      "data-00001-of-00002.tfrecord"]
+    assert shards == ["data-00000-of-00002.tfrecord", "data-00001-of-00002.tfrecord"]
     assert re.search(r"wrote \d+ examples to 2 file", proc.stderr)
     _, result = pretrain.run_pretraining(
-        f"{prefix}-*", str(tmp_path / "out"), files["vocab"],
-        BertConfig(**TINY), input_format="tfrecord", max_seq_length=32,
-        max_predictions_per_seq=4, train_batch_size=8, num_train_steps=2,
-        num_warmup_steps=0, save_checkpoints_steps=2, export=False,
-        verbose=0)
+        f"{prefix}-*",
+        str(tmp_path / "out"),
+        files["vocab"],
+        BertConfig(**TINY),
+        input_format="tfrecord",
+        max_seq_length=32,
+        max_predictions_per_seq=4,
+        train_batch_size=8,
+        num_train_steps=2,
+        num_warmup_steps=0,
+        save_checkpoints_steps=2,
+        export=False,
+        verbose=0,
+    )
     assert result.final_step == 2
     assert np.isfinite(result.history.history["loss"]).all()

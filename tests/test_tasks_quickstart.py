@@ -8,9 +8,9 @@ import sys
 
 import keras
 import numpy as np
+import tasks_testing as tt
 import tensorflow as tf
 
-import tasks_testing as tt
 from bert_tf.cli import quickstart
 from bert_tf.data import pretraining as data_lib
 from bert_tf.data import stdlib_corpus
@@ -55,16 +55,12 @@ def _docs():
 
 def test_pretraining_corpus_is_read_by_the_pipeline(tmp_path):
     path = str(tmp_path / "corpus" / "corpus.txt")
-    info = quickstart.write_pretraining_corpus(
-        _docs(), path, exclude_modules=["pkg.c"]
-    )
+    info = quickstart.write_pretraining_corpus(_docs(), path, exclude_modules=["pkg.c"])
     assert info == {"path": path, "documents": 2, "lines": 5}
     # The pipeline's own reader sees one document per module, a sentence per
     # non-empty docstring line, in source order.
     docs = data_lib.read_documents(path, "sentences", shuffle=False)
-    got = [
-        [s.decode() for s in d["sentences"]] for d in docs.as_numpy_iterator()
-    ]
+    got = [[s.decode() for s in d["sentences"]] for d in docs.as_numpy_iterator()]
     assert got == [
         [
             "The dog ran.",
@@ -91,20 +87,14 @@ def test_pretrain_runs_the_project_pipeline_and_resumes(tmp_path):
     corpus = tt.write(str(tmp_path), "corpus.txt", text)
     config = quickstart.small_bert_config(len(tt.VOCAB), 16, **TINY)
     out = str(tmp_path / "pretraining")
-    kwargs = dict(
-        train_batch_size=4, max_seq_length=16, learning_rate=1e-2, seed=1
-    )
-    encoder, history = quickstart.pretrain(
-        corpus, vocab_file, out, config, 4, verbose=0, **kwargs
-    )
+    kwargs = dict(train_batch_size=4, max_seq_length=16, learning_rate=1e-2, seed=1)
+    encoder, history = quickstart.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
     # Both pre-training losses were trained, through run_pretraining's
     # checkpoints and exports.
     assert len(history["mlm_logits_loss"]) == 4
     assert np.all(np.isfinite(history["nsp_logits_loss"]))
     assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
-    assert os.path.isfile(
-        os.path.join(out, "export", "huggingface", "model.safetensors")
-    )
+    assert os.path.isfile(os.path.join(out, "export", "huggingface", "model.safetensors"))
     trained = _encoder_weights(encoder)
     # run_pretraining seeds the initial weights with `seed`: the same seed
     # here gives the untrained encoder, which training moved away from.
@@ -115,16 +105,12 @@ def test_pretrain_runs_the_project_pipeline_and_resumes(tmp_path):
         initial.word_embeddings.embeddings.numpy(),
     )
     # The same settings again: nothing left to train, the same weights.
-    again, history = quickstart.pretrain(
-        corpus, vocab_file, out, config, 4, verbose=0, **kwargs
-    )
+    again, history = quickstart.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
     assert history == {}
     for a, b in zip(trained, _encoder_weights(again)):
         np.testing.assert_array_equal(a, b)
     # Other settings: the old checkpoints are cleared, training starts over.
-    _, history = quickstart.pretrain(
-        corpus, vocab_file, out, config, 2, verbose=0, **kwargs
-    )
+    _, history = quickstart.pretrain(corpus, vocab_file, out, config, 2, verbose=0, **kwargs)
     assert len(history["mlm_logits_loss"]) == 2
     with open(os.path.join(out, "quickstart_settings.json")) as f:
         assert json.load(f)["num_train_steps"] == 2
@@ -179,14 +165,12 @@ def test_quickstart_command_end_to_end(tmp_path):
         assert path.split("/")[0] in log
     # The SavedModel's labels (tokenization in its graph) equal the Keras
     # model's on the same held-out docstrings.
-    test = [json.loads(l) for l in (out / "test.jsonl").open()]
-    keras_preds = [
-        json.loads(l)["label"] for l in (out / "test_predictions.jsonl").open()
-    ]
+    test = [json.loads(line) for line in (out / "test.jsonl").open()]
+    keras_preds = [json.loads(line)["label"] for line in (out / "test_predictions.jsonl").open()]
     served = quickstart.predict_savedmodel(
         str(out / "savedmodels/quickstart/1"), [r["text"] for r in test]
     )
     assert [label for label, _ in served] == keras_preds
-    shown = [l for l in log.splitlines() if l.startswith("  [ok]")]
-    shown += [l for l in log.splitlines() if l.startswith("  [xx]")]
+    shown = [line for line in log.splitlines() if line.startswith("  [ok]")]
+    shown += [line for line in log.splitlines() if line.startswith("  [xx]")]
     assert 1 <= len(shown) <= 5

@@ -1,12 +1,11 @@
 """BertPacker and BertPreprocessor against keras-hub and Model Garden."""
 
+import garden_testing
 import keras
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import garden_testing
 
 from bert_tf.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_tf.text.packer import pack_segments
@@ -17,10 +16,7 @@ CLS, SEP, PAD = 101, 102, 0
 def random_segments(rng, num_segments, batch, max_len):
     return [
         tf.ragged.constant(
-            [
-                rng.integers(1000, 2000, rng.integers(0, max_len + 1)).tolist()
-                for _ in range(batch)
-            ],
+            [rng.integers(1000, 2000, rng.integers(0, max_len + 1)).tolist() for _ in range(batch)],
             dtype=tf.int32,
             ragged_rank=1,
         )
@@ -34,9 +30,7 @@ def test_equals_keras_hub_multi_segment_packer(truncator, num_segments):
     rng = np.random.default_rng(num_segments)
     for seq_length in (4, 9, 32):
         segments = random_segments(rng, num_segments, batch=16, max_len=20)
-        got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(
-            segments
-        )
+        got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(segments)
         packer = keras_hub.layers.MultiSegmentPacker(
             seq_length,
             start_value=CLS,
@@ -44,9 +38,7 @@ def test_equals_keras_hub_multi_segment_packer(truncator, num_segments):
             pad_value=PAD,
             truncate=truncator,
         )
-        ids, segment_ids = packer(
-            tuple(segments) if num_segments > 1 else segments[0]
-        )
+        ids, segment_ids = packer(tuple(segments) if num_segments > 1 else segments[0])
         np.testing.assert_array_equal(got["input_word_ids"], ids)
         np.testing.assert_array_equal(got["input_type_ids"], segment_ids)
         np.testing.assert_array_equal(got["input_mask"], np.asarray(ids) != PAD)
@@ -59,9 +51,7 @@ def test_equals_model_garden_bert_pack_inputs(truncator):
     for num_segments in (1, 2, 3):
         for seq_length in (5, 16):
             segments = random_segments(rng, num_segments, batch=16, max_len=12)
-            got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(
-                segments
-            )
+            got = BertPacker(seq_length, CLS, SEP, PAD, truncator=truncator)(segments)
             want = mg_layers.BertPackInputs(
                 seq_length,
                 special_tokens_dict=dict(
@@ -91,9 +81,7 @@ def test_empty_batch_and_empty_segments():
     assert out["input_word_ids"].shape == (0, 6)
     none = tf.ragged.constant([[], []], dtype=tf.int32, ragged_rank=1)
     out = BertPacker(6, CLS, SEP, PAD)([none, none])
-    assert (
-        out["input_word_ids"].numpy().tolist() == [[CLS, SEP, SEP, 0, 0, 0]] * 2
-    )
+    assert out["input_word_ids"].numpy().tolist() == [[CLS, SEP, SEP, 0, 0, 0]] * 2
     assert out["input_type_ids"].numpy().tolist() == [[0, 0, 1, 0, 0, 0]] * 2
 
 
@@ -108,9 +96,7 @@ def test_errors_name_the_problem():
     with pytest.raises(TypeError, match="integer"):
         BertPacker(8, CLS, SEP, PAD)([tf.ragged.constant([[1.0]])])
     other = tf.ragged.constant([[1], [2]], dtype=tf.int32)
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match="different batch sizes"
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
         BertPacker(8, CLS, SEP, PAD)([seg, other])
 
 
@@ -118,13 +104,9 @@ def test_preprocessor_pairs_and_config_round_trip(tiny_vocab):
     tokenizer = BertTokenizer(tiny_vocab, lower_case=True)
     pre = BertPreprocessor(tokenizer, seq_length=10, name="pre")
     out = pre([tf.constant(["The quick fox"]), tf.constant(["jumped over!"])])
-    assert out["input_word_ids"].numpy().tolist() == [
-        [2, 5, 6, 8, 3, 9, 11, 12, 17, 3]
-    ]
+    assert out["input_word_ids"].numpy().tolist() == [[2, 5, 6, 8, 3, 9, 11, 12, 17, 3]]
     assert out["input_type_ids"].numpy().tolist() == [[0] * 5 + [1] * 5]
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(pre)
-    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(pre))
     assert restored.get_config() == pre.get_config()
     again = restored([tf.constant(["The quick fox"]), tf.constant(["jumped"])])
     assert again["input_word_ids"].shape == (1, 10)

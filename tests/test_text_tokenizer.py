@@ -1,15 +1,13 @@
 """BertTokenizer: parity with the original BERT and HF tokenizers on real text."""
 
+import garden_testing
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import garden_testing
-
 from bert_tf.data.edge_text import EDGE_CASES
-from bert_tf.text import BertTokenizer
-from bert_tf.text import normalizer
+from bert_tf.text import BertTokenizer, normalizer
 
 
 def reference_tokenizer(vocab_path, lower_case):
@@ -82,9 +80,7 @@ def test_equals_hf_tokenizers_except_private_use(
     bad = mismatches(texts, ours(tokenizer, texts), expected)
     # HF's clean_text also drops private-use characters (category Co); the
     # original BERT keeps them, and so do we.
-    assert [t for t, _, _ in bad] == [
-        t for t in EDGE_CASES if "\ue000" in t
-    ], bad[:3]
+    assert [t for t, _, _ in bad] == [t for t in EDGE_CASES if "\ue000" in t], bad[:3]
 
 
 def test_known_difference_final_sigma(uncased, minilm_vocab_path):
@@ -113,9 +109,7 @@ def test_invalid_utf8_is_dropped_like_the_original(uncased, minilm_vocab_path):
     for _ in range(500):  # Random bad bytes and truncations of valid text.
         data = bytearray(good)
         for _ in range(rng.integers(1, 4)):
-            data.insert(
-                rng.integers(0, len(data) + 1), rng.integers(0x80, 0x100)
-            )
+            data.insert(rng.integers(0, len(data) + 1), rng.integers(0x80, 0x100))
         samples.append(bytes(data[: rng.integers(0, len(data) + 1)]))
     # The original decodes with errors="ignore"; so do we, in the graph.
     expected = [ref.convert_tokens_to_ids(ref.tokenize(s)) for s in samples]
@@ -125,6 +119,7 @@ def test_invalid_utf8_is_dropped_like_the_original(uncased, minilm_vocab_path):
 def test_stock_tf_text_differs_where_we_do_not(minilm_vocab_path):
     """Why the custom table exists: stock FastBertTokenizer folds ß and ´."""
     import tensorflow_text as tf_text
+
     from bert_tf.text import load_vocabulary
 
     vocab = load_vocabulary(minilm_vocab_path)
@@ -151,9 +146,7 @@ def test_long_words_follow_the_200_character_rule(uncased):
 def test_offsets_point_at_the_token_text(uncased, stdlib_lines):
     texts = [t for t in stdlib_lines[:3000] if t.isascii()][:1000]
     ids, starts, ends = uncased.tokenize_with_offsets(tf.constant(texts))
-    for text, row, row_s, row_e in zip(
-        texts, ids.to_list(), starts.to_list(), ends.to_list()
-    ):
+    for text, row, row_s, row_e in zip(texts, ids.to_list(), starts.to_list(), ends.to_list()):
         data = text.encode()
         for i, s, e in zip(row, row_s, row_e):
             piece = uncased.id_to_token(i)
@@ -190,7 +183,7 @@ def test_casing_mismatch_is_reported(minilm_vocab_path, cased_vocab_path):
 
 def test_casing_is_never_guessed(tiny_vocab):
     with pytest.raises(TypeError):
-        BertTokenizer(tiny_vocab)  # pylint: disable=no-value-for-parameter
+        BertTokenizer(tiny_vocab)
 
 
 def test_bad_vocabularies_are_named(tmp_path, tiny_vocab):
@@ -215,15 +208,11 @@ def test_bad_inputs_are_named(tiny_vocab):
 
 
 def test_config_round_trip(tiny_vocab):
-    tokenizer = BertTokenizer(
-        tiny_vocab, lower_case=True, max_chars_per_word=5, name="tok"
-    )
+    tokenizer = BertTokenizer(tiny_vocab, lower_case=True, max_chars_per_word=5, name="tok")
     config = tokenizer.get_config()
     restored = BertTokenizer.from_config(config)
     assert restored.get_config() == config
-    again = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(tokenizer)
-    )
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tokenizer))
     text = ["The quick brown foxes jumped!", "unaffable abc"]
     assert again(text).to_list() == tokenizer(text).to_list()
 
@@ -233,7 +222,5 @@ def test_runs_in_tf_data_and_tf_function(tiny_vocab):
     ds = tf.data.Dataset.from_tensor_slices(["the fox", "a dog"]).batch(2)
     got = next(iter(ds.map(tokenizer))).to_list()
     assert got == [[5, 8], [18, 14]]
-    fn = tf.function(
-        tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
-    )
+    fn = tf.function(tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
     assert fn(tf.constant(["hello world"])).to_list() == [[21, 22]]

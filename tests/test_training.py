@@ -11,10 +11,8 @@ import tensorflow as tf
 from bert_tf.encoder import BertEncoder
 from bert_tf.heads import BertPretrainer
 from bert_tf.training import callbacks as callbacks_lib
-from bert_tf.training import distribute
-from bert_tf.training import losses
+from bert_tf.training import distribute, losses, pretrain
 from bert_tf.training import optimizer as optimizer_lib
-from bert_tf.training import pretrain
 from bert_tf.training.loop import fit_resumable
 
 V, S, P = 40, 16, 3
@@ -22,10 +20,17 @@ V, S, P = 40, 16, 3
 
 def _tiny_pretrainer(dtype=None):
     keras.utils.set_random_seed(1)
-    enc = BertEncoder(vocab_size=V, hidden_size=16, num_hidden_layers=1,
-                      num_attention_heads=2, intermediate_size=32,
-                      max_position_embeddings=S, hidden_dropout_prob=0.0,
-                      attention_probs_dropout_prob=0.0, dtype=dtype)
+    enc = BertEncoder(
+        vocab_size=V,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=S,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        dtype=dtype,
+    )
     return BertPretrainer(enc)
 
 
@@ -34,18 +39,20 @@ def _batches(seed=0, batch=4):
     rng = np.random.default_rng(seed)
     n = 8 * batch
     ids = rng.integers(5, V, size=(n, S)).astype("int32")
-    x = {"input_word_ids": ids, "input_mask": np.ones_like(ids),
-         "input_type_ids": np.zeros_like(ids),
-         "masked_lm_positions": np.sort(
-             rng.integers(1, S, size=(n, P)), axis=1).astype("int32")}
+    x = {
+        "input_word_ids": ids,
+        "input_mask": np.ones_like(ids),
+        "input_type_ids": np.zeros_like(ids),
+        "masked_lm_positions": np.sort(rng.integers(1, S, size=(n, P)), axis=1).astype("int32"),
+    }
     labels = np.take_along_axis(ids, x["masked_lm_positions"], 1)
     labels[:, -1] = -1  # an unused prediction slot
-    y = {"mlm_logits": labels,
-         "nsp_logits": rng.integers(0, 2, size=n).astype("int32")}
+    y = {"mlm_logits": labels, "nsp_logits": rng.integers(0, 2, size=n).astype("int32")}
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat()
 
 
 # -- schedules and optimizers -------------------------------------------------
+
 
 def test_schedule_matches_berts_formula():
     lr, total, warm = 1e-3, 100, 10
@@ -58,11 +65,10 @@ def test_schedule_matches_berts_formula():
             expected = lr * step / warm
         assert float(schedule(step)) == pytest.approx(expected, abs=1e-9)
     poly = optimizer_lib.create_learning_rate_schedule(
-        lr, total, 0, decay="polynomial", power=0.5, end_learning_rate=1e-5)
-    assert float(poly(36)) == pytest.approx(
-        (lr - 1e-5) * (1 - 0.36) ** 0.5 + 1e-5, rel=1e-5)
-    const = optimizer_lib.create_learning_rate_schedule(lr, total, 5,
-                                                        decay="constant")
+        lr, total, 0, decay="polynomial", power=0.5, end_learning_rate=1e-5
+    )
+    assert float(poly(36)) == pytest.approx((lr - 1e-5) * (1 - 0.36) ** 0.5 + 1e-5, rel=1e-5)
+    const = optimizer_lib.create_learning_rate_schedule(lr, total, 5, decay="constant")
     assert float(const(80)) == pytest.approx(lr)
 
 
@@ -80,9 +86,9 @@ def test_warmup_config_round_trip():
 
 def test_adamw_excludes_layer_norm_and_biases_from_weight_decay():
     model = _tiny_pretrainer()
-    opt = optimizer_lib.create_optimizer(0.1, num_train_steps=10,
-                                         weight_decay=0.5,
-                                         global_clipnorm=None)
+    opt = optimizer_lib.create_optimizer(
+        0.1, num_train_steps=10, weight_decay=0.5, global_clipnorm=None
+    )
     variables = model.trainable_variables
     before = [v.numpy().copy() for v in variables]
     opt.apply([tf.zeros_like(v) for v in variables], variables)
@@ -94,8 +100,7 @@ def test_adamw_excludes_layer_norm_and_biases_from_weight_decay():
             np.testing.assert_array_equal(v.numpy(), b, err_msg=v.path)
             kept += 1
         else:
-            np.testing.assert_allclose(v.numpy(), b * (1 - 0.1 * 0.5),
-                                       rtol=1e-6, err_msg=v.path)
+            np.testing.assert_allclose(v.numpy(), b * (1 - 0.1 * 0.5), rtol=1e-6, err_msg=v.path)
             decayed += 1
     assert kept >= 8 and decayed >= 6
 
@@ -105,8 +110,9 @@ def test_optimizer_choices_clipping_and_accumulation():
     assert isinstance(lamb, keras.optimizers.Lamb)
     adam = optimizer_lib.create_optimizer(1e-3, 10, optimizer="adam")
     assert type(adam) is keras.optimizers.Adam
-    opt = optimizer_lib.create_optimizer(1e-3, 10, global_clipnorm=1.0,
-                                         gradient_accumulation_steps=2)
+    opt = optimizer_lib.create_optimizer(
+        1e-3, 10, global_clipnorm=1.0, gradient_accumulation_steps=2
+    )
     assert opt.global_clipnorm == 1.0 and opt.gradient_accumulation_steps == 2
     # With accumulation, variables move only every second batch.
     var = keras.Variable(np.ones(3, "float32"))
@@ -120,6 +126,7 @@ def test_optimizer_choices_clipping_and_accumulation():
 
 # -- losses and metrics -------------------------------------------------------
 
+
 def _log_softmax(x):
     x = x - x.max(-1, keepdims=True)
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
@@ -132,8 +139,7 @@ def test_masked_loss_and_accuracy_against_numpy():
     labels[0, 2:] = -1
     labels[3, :] = -1  # an example without predictions contributes 0
     valid = labels >= 0
-    nll = -np.take_along_axis(_log_softmax(logits),
-                              np.maximum(labels, 0)[..., None], -1)[..., 0]
+    nll = -np.take_along_axis(_log_softmax(logits), np.maximum(labels, 0)[..., None], -1)[..., 0]
     per_example = (nll * valid).sum(1) / np.maximum(valid.sum(1), 1)
     loss = losses.MaskedSparseCategoricalCrossentropy()(labels, logits)
     assert float(loss) == pytest.approx(per_example.mean(), rel=1e-5)
@@ -142,22 +148,23 @@ def test_masked_loss_and_accuracy_against_numpy():
     expected = (logits.argmax(-1) == labels)[valid].mean()
     assert float(metric.result()) == pytest.approx(expected)
     # float16 logits (mixed precision) give the same loss.
-    loss16 = losses.MaskedSparseCategoricalCrossentropy()(
-        labels, logits.astype("float16"))
+    loss16 = losses.MaskedSparseCategoricalCrossentropy()(labels, logits.astype("float16"))
     assert float(loss16) == pytest.approx(per_example.mean(), rel=2e-3)
 
 
 def test_loss_and_metric_config_round_trip():
-    for obj in (losses.MaskedSparseCategoricalCrossentropy(ignore_class=-2),
-                losses.MaskedSparseCategoricalAccuracy(ignore_class=-2)):
-        clone = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(obj))
+    for obj in (
+        losses.MaskedSparseCategoricalCrossentropy(ignore_class=-2),
+        losses.MaskedSparseCategoricalAccuracy(ignore_class=-2),
+    ):
+        clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
         assert type(clone) is type(obj)
         assert clone.get_config() == obj.get_config()
         assert clone.ignore_class == -2
 
 
 # -- resumable fit -------------------------------------------------------------
+
 
 def _compiled(dtype=None, jit_compile=False, total=6):
     model = _tiny_pretrainer(dtype)
@@ -168,19 +175,23 @@ def _compiled(dtype=None, jit_compile=False, total=6):
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
     """3 steps + restore + 3 steps == 6 steps straight (weights, optimizer
     state, learning-rate step and data position all restored)."""
-    data_fn = lambda skip: _batches().skip(skip)
+
+    def data_fn(skip):
+        return _batches().skip(skip)
+
     straight = _compiled()
-    result = fit_resumable(straight, data_fn, 6, str(tmp_path / "a"),
-                           save_checkpoints_steps=3, verbose=0)
+    result = fit_resumable(
+        straight, data_fn, 6, str(tmp_path / "a"), save_checkpoints_steps=3, verbose=0
+    )
     assert (result.initial_step, result.final_step) == (0, 6)
 
     first = _compiled()
-    fit_resumable(first, data_fn, 3, str(tmp_path / "b"),
-                  save_checkpoints_steps=3, verbose=0)
+    fit_resumable(first, data_fn, 3, str(tmp_path / "b"), save_checkpoints_steps=3, verbose=0)
     # A fresh process would build a fresh model: do the same here.
     resumed = _compiled()
-    result = fit_resumable(resumed, data_fn, 6, str(tmp_path / "b"),
-                           save_checkpoints_steps=3, verbose=0)
+    result = fit_resumable(
+        resumed, data_fn, 6, str(tmp_path / "b"), save_checkpoints_steps=3, verbose=0
+    )
     assert (result.initial_step, result.trained_steps) == (3, 3)
     assert int(resumed.optimizer.iterations.numpy()) == 6
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
@@ -194,23 +205,27 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 def test_loss_falls_on_a_learnable_task(tmp_path):
     model = _compiled(total=40)
-    result = fit_resumable(model, lambda skip: _batches(batch=8), 40,
-                           str(tmp_path), save_checkpoints_steps=20,
-                           verbose=0)
+    result = fit_resumable(
+        model,
+        lambda skip: _batches(batch=8),
+        40,
+        str(tmp_path),
+        save_checkpoints_steps=20,
+        verbose=0,
+    )
     losses_ = result.history.history["mlm_logits_loss"]
     # The same 8 batches again and again: memorised, loss far below ln(V).
     assert losses_[0] > losses_[-1] + 0.3
 
 
-@pytest.mark.parametrize("policy, jit", [("mixed_float16", False),
-                                         ("mixed_bfloat16", True)])
+@pytest.mark.parametrize("policy, jit", [("mixed_float16", False), ("mixed_bfloat16", True)])
 def test_mixed_precision_and_xla(policy, jit, tmp_path):
     try:
         distribute.set_mixed_precision(policy)
         model = _compiled(jit_compile=jit)
-        result = fit_resumable(model, lambda skip: _batches(), 2,
-                               str(tmp_path), save_checkpoints_steps=2,
-                               verbose=0)
+        result = fit_resumable(
+            model, lambda skip: _batches(), 2, str(tmp_path), save_checkpoints_steps=2, verbose=0
+        )
     finally:
         distribute.set_mixed_precision("float32")
     if policy == "mixed_float16":
@@ -224,8 +239,7 @@ def test_strategies_by_name():
     mirrored = distribute.get_strategy("mirrored")
     assert isinstance(mirrored, tf.distribute.MirroredStrategy)
     # Nested structures reduce leaf by leaf (what Keras' fit asks for).
-    value = mirrored.reduce("MEAN", {"a": tf.ones([2]), "b": tf.zeros([])},
-                            axis=None)
+    value = mirrored.reduce("MEAN", {"a": tf.ones([2]), "b": tf.zeros([])}, axis=None)
     assert set(value) == {"a", "b"}
     with pytest.raises(ValueError, match="strategy"):
         distribute.get_strategy("parameter_server")
@@ -236,8 +250,13 @@ def test_strategies_by_name():
 def test_learning_rate_logger():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer_lib.create_optimizer(1.0, 4, 2), "mse")
-    history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2,
-                        epochs=1, verbose=0,
-                        callbacks=[callbacks_lib.LearningRateLogger()])
+    history = model.fit(
+        np.ones((8, 2)),
+        np.ones((8, 1)),
+        batch_size=2,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks_lib.LearningRateLogger()],
+    )
     # After 4 updates of 4, linear decay reaches 0.
     assert history.history["learning_rate"] == [0.0]

@@ -11,9 +11,7 @@ from bert_tf.text import vocab as vocab_lib
 
 
 def test_reserved_tokens_sit_where_bert_puts_them(stdlib_lines):
-    vocab = learn_vocabulary(
-        stdlib_lines[:3000], vocab_size=1500, lower_case=True
-    )
+    vocab = learn_vocabulary(stdlib_lines[:3000], vocab_size=1500, lower_case=True)
     assert vocab[0] == "[PAD]"
     assert vocab[1:100] == [f"[unused{i}]" for i in range(99)]
     assert vocab[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]

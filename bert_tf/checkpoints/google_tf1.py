@@ -68,10 +68,7 @@ def read_google_checkpoint(path: str) -> dict:
     """
     prefix, _ = _resolve(path)
     reader = tf.train.load_checkpoint(prefix)
-    return {
-        name: reader.get_tensor(name)
-        for name in reader.get_variable_to_shape_map()
-    }
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
 def load_google_checkpoint(
@@ -154,6 +151,4 @@ def save_google_checkpoint(model, directory: str, vocab_file: str | None = None)
     config_of(model).to_json_file(os.path.join(directory, CONFIG_NAME))
     if vocab_file:
         shutil.copyfile(vocab_file, os.path.join(directory, "vocab.txt"))
-    return write_tf1_checkpoint(
-        extract_state(model), os.path.join(directory, CHECKPOINT_NAME)
-    )
+    return write_tf1_checkpoint(extract_state(model), os.path.join(directory, CHECKPOINT_NAME))

@@ -75,7 +75,7 @@ def tf1_to_hf_name(name: str, prefix: str = "") -> tuple:
     if name in special:
         return special[name]
     if name.startswith("bert/"):
-        name, head = name[len("bert/"):], False
+        name, head = name[len("bert/") :], False
     else:
         head = True
     name = re.sub(r"layer_(\d+)", r"layer.\1", name)
@@ -161,8 +161,7 @@ def _to_tf1_state(tensors: dict, model, source: str) -> dict:
             state["cls/predictions/output_bias"] = bias
         elif not np.array_equal(bias, state["cls/predictions/output_bias"]):
             raise CheckpointMismatchError(
-                f"{source}: 'cls.predictions.decoder.bias' differs from "
-                "'cls.predictions.bias'."
+                f"{source}: 'cls.predictions.decoder.bias' differs from 'cls.predictions.bias'."
             )
     return state
 

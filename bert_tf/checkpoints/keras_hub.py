@@ -52,21 +52,15 @@ def keras_hub_state(backbone) -> dict:
         return np.asarray(v.numpy())
 
     state = {
-        "bert/embeddings/word_embeddings": get(
-            backbone.get_layer("token_embedding").embeddings
-        ),
+        "bert/embeddings/word_embeddings": get(backbone.get_layer("token_embedding").embeddings),
         "bert/embeddings/position_embeddings": get(
             backbone.get_layer("position_embedding").position_embeddings
         ),
         "bert/embeddings/token_type_embeddings": get(
             backbone.get_layer("segment_embedding").embeddings
         ),
-        "bert/embeddings/LayerNorm/gamma": get(
-            backbone.get_layer("embeddings_layer_norm").gamma
-        ),
-        "bert/embeddings/LayerNorm/beta": get(
-            backbone.get_layer("embeddings_layer_norm").beta
-        ),
+        "bert/embeddings/LayerNorm/gamma": get(backbone.get_layer("embeddings_layer_norm").gamma),
+        "bert/embeddings/LayerNorm/beta": get(backbone.get_layer("embeddings_layer_norm").beta),
     }
     for i in range(backbone.num_layers):
         block = backbone.get_layer(f"transformer_layer_{i}")
@@ -75,14 +69,12 @@ def keras_hub_state(backbone) -> dict:
         for part in ("query", "key", "value"):
             dense = getattr(attn, f"{part}_dense")
             # keras-hub EinsumDense kernel [H, N, D] -> [H, H]; bias [N, D] -> [H].
-            state[f"{p}/attention/self/{part}/kernel"] = get(dense.kernel).reshape(
-                hidden, hidden
-            )
+            state[f"{p}/attention/self/{part}/kernel"] = get(dense.kernel).reshape(hidden, hidden)
             state[f"{p}/attention/self/{part}/bias"] = get(dense.bias).reshape(hidden)
         # Output projection kernel [N, D, H] -> [H, H].
-        state[f"{p}/attention/output/dense/kernel"] = get(
-            attn.output_dense.kernel
-        ).reshape(hidden, hidden)
+        state[f"{p}/attention/output/dense/kernel"] = get(attn.output_dense.kernel).reshape(
+            hidden, hidden
+        )
         state[f"{p}/attention/output/dense/bias"] = get(attn.output_dense.bias)
         ln = block._self_attention_layer_norm
         state[f"{p}/attention/output/LayerNorm/gamma"] = get(ln.gamma)
@@ -108,9 +100,7 @@ def keras_hub_state(backbone) -> dict:
     return state
 
 
-def load_keras_hub_backbone(
-    backbone, model=None, *, hidden_act: str = "gelu", **encoder_kwargs
-):
+def load_keras_hub_backbone(backbone, model=None, *, hidden_act: str = "gelu", **encoder_kwargs):
     """Copies a keras-hub `BertBackbone`'s weights into a bert_tf model.
 
     Args:
@@ -125,7 +115,5 @@ def load_keras_hub_backbone(
     """
     config = None if model is not None else keras_hub_config(backbone, hidden_act)
     target = build_target(config, model, False, **encoder_kwargs)
-    assign_state(
-        target, keras_hub_state(backbone), f"keras-hub backbone '{backbone.name}'"
-    )
+    assign_state(target, keras_hub_state(backbone), f"keras-hub backbone '{backbone.name}'")
     return target

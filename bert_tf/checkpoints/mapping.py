@@ -12,7 +12,7 @@ inverse, used by the exporters.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from absl import logging
@@ -74,8 +74,7 @@ def find_encoder(model):
     if isinstance(encoder, BertEncoder):
         return encoder
     raise TypeError(
-        f"Expected a bert_tf BertEncoder or a model with an `.encoder`, got "
-        f"{type(model).__name__}."
+        f"Expected a bert_tf BertEncoder or a model with an `.encoder`, got {type(model).__name__}."
     )
 
 
@@ -100,9 +99,7 @@ def _encoder_slots(encoder) -> list:
             encoder.position_embedding.position_embeddings,
             "bert/embeddings/position_embeddings",
         ),
-        _single(
-            encoder.type_embeddings.embeddings, "bert/embeddings/token_type_embeddings"
-        ),
+        _single(encoder.type_embeddings.embeddings, "bert/embeddings/token_type_embeddings"),
     ]
     slots += _layer_norm(encoder.embeddings_layer_norm, "bert/embeddings/LayerNorm")
     hidden = encoder.hidden_size
@@ -143,9 +140,7 @@ def _head_slots(model) -> list:
     mlm = getattr(model, "masked_lm_head", None)
     if mlm is not None:
         slots += _dense(mlm._intermediate_dense, "cls/predictions/transform/dense")
-        slots += _layer_norm(
-            mlm._intermediate_layer_norm, "cls/predictions/transform/LayerNorm"
-        )
+        slots += _layer_norm(mlm._intermediate_layer_norm, "cls/predictions/transform/LayerNorm")
         slots.append(_single(mlm._bias, "cls/predictions/output_bias"))
     nsp = getattr(model, "next_sentence_head", None)
     if nsp is not None:
@@ -221,8 +216,7 @@ def assign_state(
     missing = [n for n in expected if n not in state]
     for name in missing:
         problems.append(
-            f"missing variable '{name}' (the model expects shape "
-            f"{tuple(expected[name])})"
+            f"missing variable '{name}' (the model expects shape {tuple(expected[name])})"
         )
     unused, skipped = [], []
     for name in state:
@@ -249,8 +243,7 @@ def assign_state(
         )
     if skipped:
         logging.info(
-            "%s: skipped %d pre-training head variable(s) the model has no "
-            "heads for: %s",
+            "%s: skipped %d pre-training head variable(s) the model has no heads for: %s",
             source,
             len(skipped),
             ", ".join(sorted(skipped)),
@@ -278,4 +271,3 @@ def extract_state(model) -> dict:
         for name, array in zip(slot.names, slot.from_variable(value)):
             state[name] = np.ascontiguousarray(array)
     return state
-

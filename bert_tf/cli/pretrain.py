@@ -11,8 +11,7 @@ checkpoint in `--output_dir`.
 
 import os
 
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 from bert_tf.training import distribute
 from bert_tf.training import pretrain as pretrain_lib
@@ -21,91 +20,103 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("input_file", None,
-                        "Training data: comma-separated globs; .gz is gzip.")
-    flags.DEFINE_enum("input_format", "sentences",
-                      list(pretrain_lib.INPUT_FORMATS),
-                      "sentences: one sentence per line, blank line between "
-                      "documents; paragraphs: one document per line; "
-                      "tfrecord: pre-written examples.")
-    flags.DEFINE_string("eval_input_file", None,
-                        "Held-out data in the same format, evaluated at "
-                        "every checkpoint.")
+    flags.DEFINE_string("input_file", None, "Training data: comma-separated globs; .gz is gzip.")
+    flags.DEFINE_enum(
+        "input_format",
+        "sentences",
+        list(pretrain_lib.INPUT_FORMATS),
+        "sentences: one sentence per line, blank line between "
+        "documents; paragraphs: one document per line; "
+        "tfrecord: pre-written examples.",
+    )
+    flags.DEFINE_string(
+        "eval_input_file", None, "Held-out data in the same format, evaluated at every checkpoint."
+    )
     flags.DEFINE_integer("eval_steps", 20, "Held-out batches per evaluation.")
     flags.DEFINE_string("vocab_file", None, "vocab.txt of the model.")
     flags.DEFINE_boolean("do_lower_case", True, "Whether the vocab is uncased.")
-    flags.DEFINE_string("bert_config_file", None,
-                        "bert_config.json, or a preset name such as "
-                        "bert_uncased_L-2_H-128_A-2.")
-    flags.DEFINE_string("init_checkpoint", None,
-                        "Google TF1 checkpoint or Hugging Face folder to "
-                        "start from.")
-    flags.DEFINE_string("output_dir", None,
-                        "Checkpoints, TensorBoard logs and exports.")
+    flags.DEFINE_string(
+        "bert_config_file",
+        None,
+        "bert_config.json, or a preset name such as bert_uncased_L-2_H-128_A-2.",
+    )
+    flags.DEFINE_string(
+        "init_checkpoint", None, "Google TF1 checkpoint or Hugging Face folder to start from."
+    )
+    flags.DEFINE_string("output_dir", None, "Checkpoints, TensorBoard logs and exports.")
     flags.DEFINE_integer("max_seq_length", 128, "Tokens per example.")
-    flags.DEFINE_integer("max_predictions_per_seq", 20,
-                         "Most masked-LM predictions per example.")
+    flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked-LM predictions per example.")
     flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens masked.")
-    flags.DEFINE_float("short_seq_prob", 0.1,
-                       "Probability of a shorter target length.")
-    flags.DEFINE_integer("dupe_factor", 10,
-                         "Passes over the corpus with --write_tfrecords.")
-    flags.DEFINE_boolean("do_whole_word_mask", False,
-                         "Mask all pieces of a word together.")
-    flags.DEFINE_string("write_tfrecords", None,
-                        "Write offline examples to this path prefix "
-                        "(sharded TFRecords) and exit instead of training.")
+    flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
+    flags.DEFINE_integer("dupe_factor", 10, "Passes over the corpus with --write_tfrecords.")
+    flags.DEFINE_boolean("do_whole_word_mask", False, "Mask all pieces of a word together.")
+    flags.DEFINE_string(
+        "write_tfrecords",
+        None,
+        "Write offline examples to this path prefix "
+        "(sharded TFRecords) and exit instead of training.",
+    )
     flags.DEFINE_integer("num_shards", 1, "TFRecord shards to write.")
     flags.DEFINE_integer("train_batch_size", 32, "Global batch size.")
     flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
     flags.DEFINE_integer("num_train_steps", 100000, "Training batches.")
     flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warm-up steps.")
-    flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb", "adam"],
-                      "Optimizer.")
-    flags.DEFINE_float("weight_decay", 0.01,
-                       "Weight decay (not on LayerNorm and biases).")
-    flags.DEFINE_enum("lr_decay", "linear", ["linear", "polynomial", "constant"],
-                      "Decay after warm-up.")
+    flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb", "adam"], "Optimizer.")
+    flags.DEFINE_float("weight_decay", 0.01, "Weight decay (not on LayerNorm and biases).")
+    flags.DEFINE_enum(
+        "lr_decay", "linear", ["linear", "polynomial", "constant"], "Decay after warm-up."
+    )
     flags.DEFINE_float("clip_norm", 1.0, "Global gradient norm clip; 0 = off.")
-    flags.DEFINE_integer("gradient_accumulation_steps", 1,
-                         "Batches per optimizer update.")
-    flags.DEFINE_integer("save_checkpoints_steps", 1000,
-                         "Checkpoint (and evaluation) interval.")
-    flags.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES),
-                      "tf.distribute strategy; multi_worker_mirrored reads "
-                      "TF_CONFIG.")
+    flags.DEFINE_integer("gradient_accumulation_steps", 1, "Batches per optimizer update.")
+    flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint (and evaluation) interval.")
+    flags.DEFINE_enum(
+        "strategy",
+        "default",
+        list(distribute.STRATEGIES),
+        "tf.distribute strategy; multi_worker_mirrored reads TF_CONFIG.",
+    )
     flags.DEFINE_string("tpu", None, "TPU name or address (strategy=tpu).")
-    flags.DEFINE_enum("mixed_precision", "float32",
-                      ["float32", "mixed_float16", "mixed_bfloat16"],
-                      "Keras dtype policy (float16 uses loss scaling).")
+    flags.DEFINE_enum(
+        "mixed_precision",
+        "float32",
+        ["float32", "mixed_float16", "mixed_bfloat16"],
+        "Keras dtype policy (float16 uses loss scaling).",
+    )
     flags.DEFINE_boolean("jit_compile", False, "Compile with XLA.")
-    flags.DEFINE_integer("steps_per_execution", 1,
-                         "Batches per tf.function call.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Batches per tf.function call.")
     flags.DEFINE_integer("seed", 12345, "Seed of data and initial weights.")
     flags.mark_flags_as_required(["input_file", "vocab_file"])
 
 
 def _write_tfrecords():
-    config = (pretrain_lib.resolve_bert_config(FLAGS.bert_config_file)
-              if FLAGS.bert_config_file else None)
+    config = (
+        pretrain_lib.resolve_bert_config(FLAGS.bert_config_file) if FLAGS.bert_config_file else None
+    )
     tokenizer = pretrain_lib.load_pretraining_tokenizer(
-        FLAGS.vocab_file, FLAGS.do_lower_case, config)
+        FLAGS.vocab_file, FLAGS.do_lower_case, config
+    )
     if FLAGS.input_format == "tfrecord":
-        raise ValueError("--write_tfrecords needs raw text input "
-                         "(--input_format=sentences or paragraphs)")
+        raise ValueError(
+            "--write_tfrecords needs raw text input (--input_format=sentences or paragraphs)"
+        )
     pretrain_lib.check_corpus(FLAGS.input_file, FLAGS.input_format)
-    from bert_tf.data import pretraining  # pylint: disable=g-import-not-at-top
+    from bert_tf.data import pretraining
+
     paths, count = pretraining.write_pretraining_tfrecords(
-        FLAGS.input_file, tokenizer, FLAGS.write_tfrecords,
-        num_shards=FLAGS.num_shards, dupe_factor=FLAGS.dupe_factor,
+        FLAGS.input_file,
+        tokenizer,
+        FLAGS.write_tfrecords,
+        num_shards=FLAGS.num_shards,
+        dupe_factor=FLAGS.dupe_factor,
         max_seq_length=FLAGS.max_seq_length,
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         masked_lm_prob=FLAGS.masked_lm_prob,
         short_seq_prob=FLAGS.short_seq_prob,
         do_whole_word_mask=FLAGS.do_whole_word_mask,
-        input_format=FLAGS.input_format, seed=FLAGS.seed)
-    logging.info("wrote %d examples to %d file(s): %s", count, len(paths),
-                 paths[0])
+        input_format=FLAGS.input_format,
+        seed=FLAGS.seed,
+    )
+    logging.info("wrote %d examples to %d file(s): %s", count, len(paths), paths[0])
 
 
 def main(argv):
@@ -117,10 +128,10 @@ def main(argv):
     if not FLAGS.output_dir:
         raise ValueError("--output_dir is required for training")
     if not FLAGS.bert_config_file:
-        raise ValueError("--bert_config_file is required: a bert_config.json "
-                         "or a preset name")
-    strategy = (distribute.get_strategy("tpu", FLAGS.tpu)
-                if FLAGS.strategy == "tpu" else FLAGS.strategy)
+        raise ValueError("--bert_config_file is required: a bert_config.json or a preset name")
+    strategy = (
+        distribute.get_strategy("tpu", FLAGS.tpu) if FLAGS.strategy == "tpu" else FLAGS.strategy
+    )
     _, result = pretrain_lib.run_pretraining(
         FLAGS.input_file,
         FLAGS.output_dir,
@@ -143,16 +154,21 @@ def main(argv):
         weight_decay=FLAGS.weight_decay,
         lr_decay=FLAGS.lr_decay,
         global_clipnorm=FLAGS.clip_norm or None,
-        gradient_accumulation_steps=(FLAGS.gradient_accumulation_steps
-                                     if FLAGS.gradient_accumulation_steps > 1
-                                     else None),
+        gradient_accumulation_steps=(
+            FLAGS.gradient_accumulation_steps if FLAGS.gradient_accumulation_steps > 1 else None
+        ),
         strategy=strategy,
         mixed_precision=FLAGS.mixed_precision,
         jit_compile=FLAGS.jit_compile,
         steps_per_execution=FLAGS.steps_per_execution,
         eval_input_file=FLAGS.eval_input_file,
         eval_steps=FLAGS.eval_steps,
-        seed=FLAGS.seed)
-    logging.info("pretrain: steps %d -> %d (this run: %d); output in %s",
-                 result.initial_step, result.final_step, result.trained_steps,
-                 os.path.abspath(FLAGS.output_dir))
+        seed=FLAGS.seed,
+    )
+    logging.info(
+        "pretrain: steps %d -> %d (this run: %d); output in %s",
+        result.initial_step,
+        result.final_step,
+        result.trained_steps,
+        os.path.abspath(FLAGS.output_dir),
+    )

@@ -30,10 +30,9 @@ import shutil
 import sys
 import time
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 
@@ -60,20 +59,12 @@ def define_flags():
         "Start from a small BERT pre-trained here, from the real "
         "all-MiniLM-L6-v2 weights, or from random weights.",
     )
-    flags.DEFINE_integer(
-        "num_packages", 6, "Classes: the packages with the most docstrings."
-    )
+    flags.DEFINE_integer("num_packages", 6, "Classes: the packages with the most docstrings.")
     flags.DEFINE_integer("vocab_size", 4000, "Size of the learned vocabulary.")
     flags.DEFINE_integer("max_seq_length", 64, "Packed length.")
-    flags.DEFINE_integer(
-        "pretrain_steps", 800, "Pre-training steps (masked LM + NSP)."
-    )
-    flags.DEFINE_float(
-        "pretrain_learning_rate", 1e-3, "Pre-training peak learning rate."
-    )
-    flags.DEFINE_boolean(
-        "do_whole_word_mask", False, "Mask all pieces of a word together."
-    )
+    flags.DEFINE_integer("pretrain_steps", 800, "Pre-training steps (masked LM + NSP).")
+    flags.DEFINE_float("pretrain_learning_rate", 1e-3, "Pre-training peak learning rate.")
+    flags.DEFINE_boolean("do_whole_word_mask", False, "Mask all pieces of a word together.")
     flags.DEFINE_integer("train_batch_size", 32, "Batch size.")
     flags.DEFINE_float(
         "num_train_epochs",
@@ -83,12 +74,9 @@ def define_flags():
     flags.DEFINE_float(
         "learning_rate",
         None,
-        "Fine-tuning peak learning rate (default 1e-3 for the small BERT, "
-        "1e-4 for MiniLM).",
+        "Fine-tuning peak learning rate (default 1e-3 for the small BERT, 1e-4 for MiniLM).",
     )
-    flags.DEFINE_boolean(
-        "export", True, "Export the classifier as a raw-string SavedModel."
-    )
+    flags.DEFINE_boolean("export", True, "Export the classifier as a raw-string SavedModel.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
@@ -132,7 +120,7 @@ def make_task(docs, num_packages: int, seed: int = 0):
       `(packages, train, dev, test, other)`: each split a list of
       `{"text", "label", "module"}`, `other` a list of strings.
     """
-    import numpy as np  # pylint: disable=g-import-not-at-top
+    import numpy as np
 
     by_package = collections.defaultdict(collections.Counter)
     for d in docs:
@@ -172,9 +160,7 @@ def _write_jsonl(path, records):
     return path
 
 
-def write_pretraining_corpus(
-    docs, path: str, exclude_modules: Sequence[str] = ()
-) -> dict:
+def write_pretraining_corpus(docs, path: str, exclude_modules: Sequence[str] = ()) -> dict:
     """Writes the docstrings as pre-training text in the "sentences" format.
 
     One document per module (its docstrings in source order, so next-sentence
@@ -214,7 +200,7 @@ def write_pretraining_corpus(
 
 def small_bert_config(vocab_size: int, max_seq_length: int, **overrides):
     """The `BertConfig` of the quickstart's small BERT (`SMALL_BERT`)."""
-    from bert_tf.config import BertConfig  # pylint: disable=g-import-not-at-top
+    from bert_tf.config import BertConfig
 
     fields = dict(SMALL_BERT, vocab_size=vocab_size)
     fields["max_position_embeddings"] = max(128, max_seq_length)
@@ -265,11 +251,11 @@ def pretrain(
       `(encoder, history)`: the pre-trained `BertEncoder` and the
       `Model.fit` history dict (empty when nothing was left to train).
     """
-    import dataclasses  # pylint: disable=g-import-not-at-top
+    import dataclasses
 
     from bert_tf.training import (
         pretrain as pretrain_lib,
-    )  # pylint: disable=g-import-not-at-top
+    )
 
     # Google's ratio: 20 predictions for 128 tokens at 15%.
     max_predictions = max(1, int(round(max_seq_length * 0.15 + 0.5)))
@@ -322,14 +308,12 @@ def pretrain(
 
 def tfidf_baseline(train, test, labels, seed: int = 0) -> float:
     """Held-out accuracy of TF-IDF + logistic regression (Keras layers)."""
-    import keras  # pylint: disable=g-import-not-at-top
-    import numpy as np  # pylint: disable=g-import-not-at-top
+    import keras
+    import numpy as np
 
     keras.utils.set_random_seed(seed)
-    index = {l: i for i, l in enumerate(labels)}
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=20000, output_mode="tf_idf"
-    )
+    index = {label: i for i, label in enumerate(labels)}
+    vectorizer = keras.layers.TextVectorization(max_tokens=20000, output_mode="tf_idf")
     vectorizer.adapt([r["text"] for r in train])
     x_train = vectorizer([r["text"] for r in train])
     x_test = vectorizer([r["text"] for r in test])
@@ -367,7 +351,7 @@ def export_savedmodel(model_dir: str, export_dir: str) -> dict:
     Returns:
       The op audit (`{"core": [...], "tf_text": [...]}`).
     """
-    from bert_tf.export import serving  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import serving
 
     # TF Serving's layout: <base>/<name>/<version>, plus models.config and
     # warm-up requests, as `bert_tf export` writes them.
@@ -389,9 +373,9 @@ def predict_savedmodel(export_dir: str, texts: Sequence[str]) -> list:
     Returns:
       One `(label, probability)` per text.
     """
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_text  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
 
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     out = serve(text=tf.constant(list(texts), tf.string))
@@ -418,28 +402,24 @@ def main(argv):
         # The stages and progress bars tell the story; --verbosity=0 shows
         # the libraries' INFO logs too.
         logging.set_verbosity(logging.WARNING)
-    import keras  # pylint: disable=g-import-not-at-top
-    import numpy as np  # pylint: disable=g-import-not-at-top
+    import keras
+    import numpy as np
 
     from bert_tf.data import (
         stdlib_corpus,
-    )  # pylint: disable=g-import-not-at-top
+    )
     from bert_tf.encoder import (
         BertEncoder,
-    )  # pylint: disable=g-import-not-at-top
+    )
     from bert_tf.tasks import (
         classification,
-    )  # pylint: disable=g-import-not-at-top
-    from bert_tf.tasks import common  # pylint: disable=g-import-not-at-top
+        common,
+    )
     from bert_tf.text import (
         BertTokenizer,
-    )  # pylint: disable=g-import-not-at-top
-    from bert_tf.text import (
         learn_vocabulary,
-    )  # pylint: disable=g-import-not-at-top
-    from bert_tf.text import (
         save_vocabulary,
-    )  # pylint: disable=g-import-not-at-top
+    )
 
     start = time.time()
     out = sys.stdout
@@ -448,16 +428,12 @@ def main(argv):
     num_stages = 7
 
     def stage(number, text):
-        out.write(
-            f"\n[{time.time() - start:6.0f}s] {number}/{num_stages} {text}\n"
-        )
+        out.write(f"\n[{time.time() - start:6.0f}s] {number}/{num_stages} {text}\n")
         out.flush()
 
     stage(1, "corpus: the standard library's docstrings")
     docs = stdlib_corpus.docstrings()
-    packages, train, dev, test, _ = make_task(
-        docs, FLAGS.num_packages, FLAGS.seed
-    )
+    packages, train, dev, test, _ = make_task(docs, FLAGS.num_packages, FLAGS.seed)
     test_modules = sorted({r["module"] for r in test})
     out.write(
         f"{len(docs)} docstrings from Python "
@@ -478,9 +454,7 @@ def main(argv):
     pretrain_dir = os.path.join(out_dir, "pretraining")
     if FLAGS.init == "minilm":
         stage(2, "vocabulary and weights: the real all-MiniLM-L6-v2")
-        encoder, tokenizer, vocab_file = common.load_initial_model(
-            "minilm", max_seq_length=seq
-        )
+        encoder, tokenizer, vocab_file = common.load_initial_model("minilm", max_seq_length=seq)
         out.write(
             f"{encoder.num_hidden_layers} layers, hidden "
             f"{encoder.hidden_size}, {encoder.count_params():,} weights\n"
@@ -498,7 +472,7 @@ def main(argv):
             f"(<= {FLAGS.vocab_size} tokens) from the pre-training text",
         )
         with open(corpus["path"], encoding="utf-8") as f:
-            lines = [l.strip() for l in f if l.strip()]
+            lines = [line.strip() for line in f if line.strip()]
         vocab_file = save_vocabulary(
             learn_vocabulary(lines, FLAGS.vocab_size, lower_case=True),
             os.path.join(out_dir, "vocab.txt"),
@@ -569,10 +543,7 @@ def main(argv):
         num_train_epochs=epochs,
         seed=FLAGS.seed,
     )
-    out.write(
-        f"best epoch {result['best_epoch']}: dev accuracy "
-        f"{result['eval']['accuracy']:.3f}\n"
-    )
+    out.write(f"best epoch {result['best_epoch']}: dev accuracy {result['eval']['accuracy']:.3f}\n")
 
     stage(5, "held-out test modules")
     test_data = as_data(test, "test")
@@ -596,16 +567,11 @@ def main(argv):
     if FLAGS.export:
         stage(
             6,
-            "export: a SavedModel that takes raw strings, loaded back "
-            "with TF + TF-Text only",
+            "export: a SavedModel that takes raw strings, loaded back with TF + TF-Text only",
         )
         audit = export_savedmodel(model_dir, export_dir)
-        out.write(
-            f"{export_dir}  (TF-Text ops: {', '.join(audit['tf_text'])})\n"
-        )
-        served = predict_savedmodel(
-            export_dir, [test[i]["text"] for i in shown]
-        )
+        out.write(f"{export_dir}  (TF-Text ops: {', '.join(audit['tf_text'])})\n")
+        served = predict_savedmodel(export_dir, [test[i]["text"] for i in shown])
     else:
         stage(6, "export: skipped (--noexport)")
         records = classification.predict_classifier(model_dir, test_data)
@@ -663,9 +629,7 @@ def main(argv):
         ("test_predictions.jsonl", "predictions on the test modules"),
     ]
     if FLAGS.export:
-        written.append(
-            ("savedmodels/quickstart/1/", "the raw-string SavedModel")
-        )
+        written.append(("savedmodels/quickstart/1/", "the raw-string SavedModel"))
     written.append(("results.json", "these figures"))
     out.write(f"\nwritten to {out_dir}/:\n")
     for path, what in written:

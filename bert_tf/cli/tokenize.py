@@ -18,19 +18,19 @@ def define_flags():
     flags.DEFINE_string(
         "input_file",
         "-",
-        "Text, one example per line ('-' = stdin); a TAB "
-        "separates the segments of a pair.",
+        "Text, one example per line ('-' = stdin); a TAB separates the segments of a pair.",
     )
     flags.DEFINE_integer("max_seq_length", 128, "Packed length.")
     flags.mark_flags_as_required(["vocab_file", "do_lower_case"])
 
 
 def main(argv):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
+
     from bert_tf.text import (
         BertPreprocessor,
         BertTokenizer,
-    )  # pylint: disable=g-import-not-at-top
+    )
 
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments: {argv[1:]}")
@@ -45,8 +45,7 @@ def main(argv):
         segments = line.split("\t")
         ids = preprocessor([[s] for s in segments])
         pieces = [
-            [tokenizer.id_to_token(i) for i in tokenizer.tokenize(s).numpy()]
-            for s in segments
+            [tokenizer.id_to_token(i) for i in tokenizer.tokenize(s).numpy()] for s in segments
         ]
         sys.stdout.write(
             json.dumps(

@@ -1,7 +1,6 @@
 """`bert_tf vocab`: learn a WordPiece `vocab.txt` from text files."""
 
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 from bert_tf.text import vocab as vocab_lib
 
@@ -9,15 +8,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string(
-        "input_file", None, "Text files: comma-separated globs; .gz is gzip."
-    )
+    flags.DEFINE_string("input_file", None, "Text files: comma-separated globs; .gz is gzip.")
     flags.DEFINE_string("output_file", None, "Where to write vocab.txt.")
     flags.DEFINE_integer(
         "vocab_size",
         30522,
-        "Requested size, reserved tokens included (an upper "
-        "bound: the learner may stop below it).",
+        "Requested size, reserved tokens included (an upper bound: the learner may stop below it).",
     )
     flags.DEFINE_boolean(
         "do_lower_case",
@@ -30,9 +26,7 @@ def define_flags():
         "[unusedN] slots after [PAD]; 99 gives BERT's ids "
         "([UNK]=100, [CLS]=101, [SEP]=102, [MASK]=103).",
     )
-    flags.DEFINE_integer(
-        "lower_thresh", 2, "Least count of a piece the learner considers."
-    )
+    flags.DEFINE_integer("lower_thresh", 2, "Least count of a piece the learner considers.")
     flags.mark_flags_as_required(["input_file", "output_file", "do_lower_case"])
 
 

@@ -63,7 +63,7 @@ Example:
 """
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -71,8 +71,7 @@ import tensorflow_text as tf_text
 
 from bert_tf.text import vocab_io
 from bert_tf.text.masking import BertMaskedLmMasker
-from bert_tf.text.packer import BertPacker
-from bert_tf.text.packer import trimmed_lengths
+from bert_tf.text.packer import BertPacker, trimmed_lengths
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import expand_input_files
 
@@ -112,15 +111,10 @@ _KEY_STRIDE = 2**32
 
 def _check_format(input_format: str) -> None:
     if input_format not in INPUT_FORMATS:
-        raise ValueError(
-            f"input_format must be one of {INPUT_FORMATS}, got "
-            f"{input_format!r}"
-        )
+        raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
 
 
-def _file_documents(
-    path: tf.Tensor, file_index: tf.Tensor, input_format: str
-) -> tf.data.Dataset:
+def _file_documents(path: tf.Tensor, file_index: tf.Tensor, input_format: str) -> tf.data.Dataset:
     """The documents of one file: {"doc_key": int64, "sentences": [N] str}."""
     content = tf.io.read_file(path)
     content = tf.cond(
@@ -141,26 +135,22 @@ def _file_documents(
         )  # [D, (N)]
     else:
         paragraphs = tf.boolean_mask(lines, tf.logical_not(blank))  # [D]
-        sentences = tf_text.StateBasedSentenceBreaker().break_sentences(
-            paragraphs
-        )  # [D, (N)]
+        sentences = tf_text.StateBasedSentenceBreaker().break_sentences(paragraphs)  # [D, (N)]
         sentences = tf.ragged.map_flat_values(tf.strings.strip, sentences)
     keys = tf.cast(file_index, tf.int64) * _KEY_STRIDE + tf.range(
         sentences.nrows(), dtype=tf.int64
     )  # [D]
-    docs = tf.data.Dataset.from_tensor_slices(
-        {"doc_key": keys, "sentences": sentences}
-    )
+    docs = tf.data.Dataset.from_tensor_slices({"doc_key": keys, "sentences": sentences})
     # Runs of blank lines (and the end of the file) leave empty documents.
     return docs.filter(lambda doc: tf.size(doc["sentences"]) > 0)
 
 
 def read_documents(
-    input_files: Union[str, Sequence[str]],
+    input_files: str | Sequence[str],
     input_format: str = "sentences",
     shuffle: bool = True,
     repeat: bool = False,
-    seed: Optional[int] = None,
+    seed: int | None = None,
     document_shuffle_buffer: int = 1000,
     cycle_length: int = 4,
 ) -> tf.data.Dataset:
@@ -185,9 +175,7 @@ def read_documents(
     """
     _check_format(input_format)
     files = expand_input_files(input_files)
-    ds = tf.data.Dataset.from_tensor_slices(
-        (files, tf.range(len(files), dtype=tf.int64))
-    )
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.range(len(files), dtype=tf.int64)))
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=not repeat)
     if repeat:
@@ -204,9 +192,7 @@ def read_documents(
     return ds
 
 
-def _ranges_gather(
-    values: tf.Tensor, starts: tf.Tensor, lengths: tf.Tensor
-) -> tf.RaggedTensor:
+def _ranges_gather(values: tf.Tensor, starts: tf.Tensor, lengths: tf.Tensor) -> tf.RaggedTensor:
     """Rows `values[starts[i] : starts[i] + lengths[i]]`, ragged [K, (len)]."""
     starts = tf.cast(starts, tf.int64)
     index = tf.ragged.range(starts, starts + tf.cast(lengths, tf.int64))
@@ -277,12 +263,8 @@ class _Pipeline:
         _, _, chunk_of = tf.scan(step, lengths, initializer=(0, 0, 0))  # [N]
         num_chunks = tf.reduce_max(chunk_of) + 1
         sentence = tf.range(num_sentences)
-        start = tf.math.unsorted_segment_min(
-            sentence, chunk_of, num_chunks
-        )  # [K]
-        size = tf.math.unsorted_segment_sum(
-            tf.ones_like(sentence), chunk_of, num_chunks
-        )  # [K]
+        start = tf.math.unsorted_segment_min(sentence, chunk_of, num_chunks)  # [K]
+        size = tf.math.unsorted_segment_sum(tf.ones_like(sentence), chunk_of, num_chunks)  # [K]
         end = start + size
         # A = the first 1..size-1 sentences.
         a_size = 1 + tf.cast(
@@ -301,16 +283,12 @@ class _Pipeline:
 
         splits = tokens.row_splits  # [N + 1] int64
         flat = tokens.flat_values
-        a_start, a_end = tf.gather(splits, start), tf.gather(
-            splits, start + a_size
-        )
+        a_start, a_end = tf.gather(splits, start), tf.gather(splits, start + a_size)
         b_tok_end = tf.gather(splits, b_end)
         chunk_end = tf.gather(splits, end)
         # Sentence ends of each chunk, in tokens from the chunk start.
-        sentence_ends = tf.gather(
-            splits, tf.ragged.range(start + 1, end + 1)
-        ) - (
-            a_start[:, tf.newaxis]
+        sentence_ends = (
+            tf.gather(splits, tf.ragged.range(start + 1, end + 1)) - (a_start[:, tf.newaxis])
         )  # [K, (size)]
         out = {
             "doc_key": tf.fill([num_chunks], doc["doc_key"]),
@@ -332,9 +310,7 @@ class _Pipeline:
 
     def batch(self, inst, seed):
         """A ragged batch of chunks → packed, masked features."""
-        seeds = tf.random.experimental.stateless_split(
-            tf.cast(seed, tf.int64), 3
-        )
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
         batch = tf.shape(inst["doc_key"])[0]
         row = tf.range(batch)
         # Random B: the chunk of the next row (rows come out of a shuffle
@@ -351,13 +327,9 @@ class _Pipeline:
         other_ends = tf.gather(inst["chunk_sentence_ends"], other)  # [B, (n)]
         # Whole sentences until the B target is reached (or the chunk ends).
         need = tf.cast(tf.maximum(inst["target_b_length"], 1), tf.int64)
-        taken = tf.reduce_sum(
-            tf.cast(other_ends < need[:, tf.newaxis], tf.int64), axis=1
-        )  # [B]
+        taken = tf.reduce_sum(tf.cast(other_ends < need[:, tf.newaxis], tf.int64), axis=1)  # [B]
         taken = tf.minimum(taken, other_ends.row_lengths() - 1)
-        random_length = tf.gather(
-            other_ends.flat_values, other_ends.row_starts() + taken
-        )  # [B]
+        random_length = tf.gather(other_ends.flat_values, other_ends.row_starts() + taken)  # [B]
 
         tokens_a, tokens_b = inst["tokens_a"], inst["tokens_b"]
         is_random = inst["is_random_next"]
@@ -365,17 +337,14 @@ class _Pipeline:
         b_values = tf.concat([tokens_b.flat_values, other_chunk.flat_values], 0)
         b_start = tf.where(
             is_random,
-            tf.size(tokens_b.flat_values, out_type=tf.int64)
-            + other_chunk.row_starts(),
+            tf.size(tokens_b.flat_values, out_type=tf.int64) + other_chunk.row_starts(),
             tokens_b.row_starts(),
         )  # [B]
         b_length = tf.where(is_random, random_length, tokens_b.row_lengths())
 
         # Truncate the pair as the original: the longer segment loses tokens,
         # each from the front or the back with probability 1/2.
-        lengths = tf.cast(
-            tf.stack([tokens_a.row_lengths(), b_length], 1), tf.int32
-        )  # [B, 2]
+        lengths = tf.cast(tf.stack([tokens_a.row_lengths(), b_length], 1), tf.int32)  # [B, 2]
         kept = trimmed_lengths(lengths, self.max_num_tokens, "round_robin")
         front = tf.random.stateless_binomial(
             tf.shape(lengths),
@@ -406,37 +375,23 @@ def _check_settings(
     batch_size,
 ):
     if not isinstance(tokenizer, BertTokenizer):
-        raise TypeError(
-            f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}"
-        )
+        raise TypeError(f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}")
     tokenizer.require_special_tokens(
         (vocab_io.PAD, vocab_io.CLS, vocab_io.SEP, vocab_io.MASK),
         "pre-training",
     )
     if not isinstance(max_seq_length, int) or max_seq_length < 5:
+        raise ValueError(f"max_seq_length must be an int >= 5, got {max_seq_length!r}")
+    if not isinstance(max_predictions_per_seq, int) or max_predictions_per_seq < 1:
         raise ValueError(
-            f"max_seq_length must be an int >= 5, got " f"{max_seq_length!r}"
-        )
-    if (
-        not isinstance(max_predictions_per_seq, int)
-        or max_predictions_per_seq < 1
-    ):
-        raise ValueError(
-            "max_predictions_per_seq must be a positive int, got "
-            f"{max_predictions_per_seq!r}"
+            f"max_predictions_per_seq must be a positive int, got {max_predictions_per_seq!r}"
         )
     if not 0.0 < masked_lm_prob <= 1.0:
-        raise ValueError(
-            f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}"
-        )
+        raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}")
     if not 0.0 <= short_seq_prob <= 1.0:
-        raise ValueError(
-            f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}"
-        )
+        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"batch_size must be a positive int, got {batch_size!r}"
-        )
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 
 def _data_options() -> tf.data.Options:
@@ -444,14 +399,12 @@ def _data_options() -> tf.data.Options:
     options.deterministic = True
     # Every worker builds the same global batches and keeps its share of each,
     # so a multi-worker job sees the data a single worker would.
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
 
 
 def pretraining_dataset(
-    input_files: Union[str, Sequence[str]],
+    input_files: str | Sequence[str],
     tokenizer: BertTokenizer,
     batch_size: int,
     max_seq_length: int = 128,
@@ -460,7 +413,7 @@ def pretraining_dataset(
     short_seq_prob: float = 0.1,
     do_whole_word_mask: bool = False,
     input_format: str = "sentences",
-    seed: Optional[int] = None,
+    seed: int | None = None,
     repeat: bool = True,
     shuffle: bool = True,
     document_shuffle_buffer: int = 1000,
@@ -529,15 +482,15 @@ def pretraining_dataset(
     # open one twice (distributed models are built on a first batch), and a
     # resumed run must see the data of the run it continues. A finite
     # dataset instead draws new seeds and orders on every pass.
-    doc_seeds = tf.data.Dataset.random(
-        seed=seed, rerandomize_each_iteration=not repeat
-    )
+    doc_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not repeat)
     chunks = tf.data.Dataset.zip(docs, doc_seeds).map(
         pipeline.chunks, num_parallel_calls=tf.data.AUTOTUNE
     )
     instances = chunks.flat_map(tf.data.Dataset.from_tensor_slices)
     if shuffle:
-        instances = instances.shuffle(instance_shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=not repeat)
+        instances = instances.shuffle(
+            instance_shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=not repeat
+        )
     batches = instances.ragged_batch(batch_size, drop_remainder=repeat)
     batch_seeds = tf.data.Dataset.random(
         seed=seed + 2, rerandomize_each_iteration=not repeat
@@ -549,8 +502,8 @@ def pretraining_dataset(
 
 
 def to_model_inputs(
-    features: Dict[str, tf.Tensor],
-) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
+    features: dict[str, tf.Tensor],
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Features → `(x, y)` for `BertPretrainer` and `Model.fit`.
 
     `y["mlm_logits"]` holds the masked ids with -1 at unused prediction slots
@@ -567,9 +520,7 @@ def to_model_inputs(
         )
     }
     y = {
-        "mlm_logits": tf.where(
-            features["masked_lm_weights"] > 0, features["masked_lm_ids"], -1
-        ),
+        "mlm_logits": tf.where(features["masked_lm_weights"] > 0, features["masked_lm_ids"], -1),
         "nsp_logits": features["next_sentence_labels"],
     }
     return x, y
@@ -587,7 +538,7 @@ def _float_feature(values) -> tf.train.Feature:
 
 
 def write_pretraining_tfrecords(
-    input_files: Union[str, Sequence[str]],
+    input_files: str | Sequence[str],
     tokenizer: BertTokenizer,
     output_prefix: str,
     num_shards: int = 1,
@@ -600,7 +551,7 @@ def write_pretraining_tfrecords(
     input_format: str = "sentences",
     seed: int = 12345,
     overwrite: bool = False,
-) -> Tuple[List[str], int]:
+) -> tuple[list[str], int]:
     """Writes masked NSP examples as sharded TFRecord files (static masking).
 
     The equivalent of google-research/bert `create_pretraining_data.py`: the
@@ -628,22 +579,14 @@ def write_pretraining_tfrecords(
       ValueError: when the corpus yields no example.
     """
     if not isinstance(num_shards, int) or num_shards < 1:
-        raise ValueError(
-            f"num_shards must be a positive int, got {num_shards!r}"
-        )
+        raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
     if not isinstance(dupe_factor, int) or dupe_factor < 1:
-        raise ValueError(
-            f"dupe_factor must be a positive int, got {dupe_factor!r}"
-        )
-    paths = [
-        f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord"
-        for i in range(num_shards)
-    ]
+        raise ValueError(f"dupe_factor must be a positive int, got {dupe_factor!r}")
+    paths = [f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     existing = [p for p in paths if tf.io.gfile.exists(p)]
     if existing and not overwrite:
         raise FileExistsError(
-            f"{existing[0]} already exists; pass overwrite=True "
-            "or choose another output prefix"
+            f"{existing[0]} already exists; pass overwrite=True or choose another output prefix"
         )
     folder = os.path.dirname(output_prefix)
     if folder:
@@ -677,12 +620,8 @@ def write_pretraining_tfrecords(
                             if value.dtype.kind == "f"
                             else _int_feature(value)
                         )
-                    example = tf.train.Example(
-                        features=tf.train.Features(feature=feature)
-                    )
-                    writers[count % num_shards].write(
-                        example.SerializeToString()
-                    )
+                    example = tf.train.Example(features=tf.train.Features(feature=feature))
+                    writers[count % num_shards].write(example.SerializeToString())
                     count += 1
     finally:
         for w in writers:
@@ -691,8 +630,7 @@ def write_pretraining_tfrecords(
         for p in paths:
             tf.io.gfile.remove(p + ".tmp")
         raise ValueError(
-            f"{input_files}: the corpus yields no pre-training "
-            "example (no document with text?)"
+            f"{input_files}: the corpus yields no pre-training example (no document with text?)"
         )
     for p in paths:
         tf.io.gfile.rename(p + ".tmp", p, overwrite=True)
@@ -700,13 +638,13 @@ def write_pretraining_tfrecords(
 
 
 def tfrecord_dataset(
-    input_files: Union[str, Sequence[str]],
+    input_files: str | Sequence[str],
     batch_size: int,
     max_seq_length: int = 128,
     max_predictions_per_seq: int = 20,
     repeat: bool = True,
     shuffle: bool = True,
-    seed: Optional[int] = None,
+    seed: int | None = None,
     shuffle_buffer: int = 10000,
 ) -> tf.data.Dataset:
     """Reads pre-training TFRecord files (ours or the original script's).
@@ -734,9 +672,7 @@ def tfrecord_dataset(
     ds = ds.interleave(
         lambda f: tf.data.TFRecordDataset(
             f,
-            compression_type=tf.where(
-                tf.strings.regex_full_match(f, r".*\.gz"), "GZIP", ""
-            ),
+            compression_type=tf.where(tf.strings.regex_full_match(f, r".*\.gz"), "GZIP", ""),
         ),
         cycle_length=min(4, len(files)),
         num_parallel_calls=tf.data.AUTOTUNE,

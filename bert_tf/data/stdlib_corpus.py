@@ -12,7 +12,6 @@ import functools
 import os
 import sys
 import sysconfig
-from typing import List, Optional, Tuple
 
 # Folders that hold tests, vendored code or demo material rather than library
 # docstrings.
@@ -54,13 +53,11 @@ def stdlib_dir() -> str:
     return sysconfig.get_paths()["stdlib"]
 
 
-def _module_files(root: str) -> List[Tuple[str, str]]:
+def _module_files(root: str) -> list[tuple[str, str]]:
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in _SKIPPED_DIRS and not d.startswith(".")
+            d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith(".")
         )
         for name in sorted(filenames):
             if not name.endswith(".py"):
@@ -86,9 +83,7 @@ def _docstrings_of_tree(tree: ast.AST):
     while stack:
         prefix, node = stack.pop(0)
         for child in ast.iter_child_nodes(node):
-            if isinstance(
-                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-            ):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = prefix + child.name
                 doc = ast.get_docstring(child)
                 if doc:
@@ -98,7 +93,7 @@ def _docstrings_of_tree(tree: ast.AST):
 
 
 @functools.lru_cache(maxsize=4)
-def _load(root: str) -> Tuple[Docstring, ...]:
+def _load(root: str) -> tuple[Docstring, ...]:
     out = []
     for module, path in _module_files(root):
         try:
@@ -111,7 +106,7 @@ def _load(root: str) -> Tuple[Docstring, ...]:
     return tuple(out)
 
 
-def docstrings(root: Optional[str] = None) -> List[Docstring]:
+def docstrings(root: str | None = None) -> list[Docstring]:
     """All docstrings of the standard library, in a fixed order.
 
     Args:
@@ -128,13 +123,11 @@ def docstrings(root: Optional[str] = None) -> List[Docstring]:
     return list(_load(root or stdlib_dir()))
 
 
-def lines(root: Optional[str] = None) -> List[str]:
+def lines(root: str | None = None) -> list[str]:
     """The non-empty, stripped lines of every docstring, in a fixed order."""
     out = []
     for doc in docstrings(root):
-        out.extend(
-            line.strip() for line in doc.text.splitlines() if line.strip()
-        )
+        out.extend(line.strip() for line in doc.text.splitlines() if line.strip())
     return out
 
 

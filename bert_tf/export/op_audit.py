@@ -11,7 +11,6 @@ import functools
 import glob
 import inspect
 import os
-from typing import Dict, List, Set
 
 import flatbuffers
 import tensorflow as tf
@@ -45,18 +44,14 @@ TF_TEXT_TFLITE_OPS = frozenset(
 @functools.lru_cache(maxsize=1)
 def core_tensorflow_ops() -> frozenset:
     """Op types of core TensorFlow (those with a `tf.raw_ops` endpoint)."""
-    return frozenset(
-        name for name in dir(tf.raw_ops) if not name.startswith("_")
-    )
+    return frozenset(name for name in dir(tf.raw_ops) if not name.startswith("_"))
 
 
 @functools.lru_cache(maxsize=1)
 def tf_text_ops() -> frozenset:
     """Op types that TF-Text's kernel libraries register."""
     names = set()
-    ops_dir = os.path.join(
-        os.path.dirname(tensorflow_text.__file__), "python", "ops"
-    )
+    ops_dir = os.path.join(os.path.dirname(tensorflow_text.__file__), "python", "ops")
     for library in sorted(glob.glob(os.path.join(ops_dir, "_*.so"))):
         module = tf.load_op_library(library)
         # The module has one CamelCase raw-op function per op; namespaced ops
@@ -67,7 +62,7 @@ def tf_text_ops() -> frozenset:
     return frozenset(names)
 
 
-def saved_model_op_types(export_dir: str) -> Set[str]:
+def saved_model_op_types(export_dir: str) -> set[str]:
     """Every op type in a SavedModel's graphs, functions included."""
     path = os.path.join(export_dir, "saved_model.pb")
     if not tf.io.gfile.exists(path):
@@ -83,7 +78,7 @@ def saved_model_op_types(export_dir: str) -> Set[str]:
     return ops
 
 
-def audit_saved_model(export_dir: str) -> Dict[str, List[str]]:
+def audit_saved_model(export_dir: str) -> dict[str, list[str]]:
     """Lists a SavedModel's op types by origin; fails on any other op.
 
     Returns:
@@ -96,14 +91,10 @@ def audit_saved_model(export_dir: str) -> Dict[str, List[str]]:
     ops = saved_model_op_types(export_dir)
     # Function names of the SavedModel's own library appear as op types too.
     proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(
-        os.path.join(export_dir, "saved_model.pb"), "rb"
-    ) as f:
+    with tf.io.gfile.GFile(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
     own_functions = {
-        f.signature.name
-        for mg in proto.meta_graphs
-        for f in mg.graph_def.library.function
+        f.signature.name for mg in proto.meta_graphs for f in mg.graph_def.library.function
     }
     ops -= own_functions
     core = sorted(ops & core_tensorflow_ops())
@@ -117,13 +108,11 @@ def audit_saved_model(export_dir: str) -> Dict[str, List[str]]:
     return {"core": core, "tf_text": text}
 
 
-def tflite_custom_ops(model_content: bytes) -> List[str]:
+def tflite_custom_ops(model_content: bytes) -> list[str]:
     """The custom op codes of a TFLite flatbuffer (builtins are not listed)."""
     buf = bytearray(model_content)
     # Model.operator_codes is field 1; OperatorCode.custom_code is field 1.
-    model = flatbuffers.table.Table(
-        buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0)
-    )
+    model = flatbuffers.table.Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
     codes_offset = model.Offset(6)
     if not codes_offset:
         return []
@@ -137,7 +126,7 @@ def tflite_custom_ops(model_content: bytes) -> List[str]:
     return sorted(set(custom))
 
 
-def audit_tflite(model_content: bytes) -> List[str]:
+def audit_tflite(model_content: bytes) -> list[str]:
     """Checks that a TFLite model needs only builtins and TF-Text's ops.
 
     Returns:
@@ -148,9 +137,7 @@ def audit_tflite(model_content: bytes) -> List[str]:
     """
     custom = tflite_custom_ops(model_content)
     flex = [op for op in custom if op.startswith("Flex")]
-    other = [
-        op for op in custom if op not in TF_TEXT_TFLITE_OPS and op not in flex
-    ]
+    other = [op for op in custom if op not in TF_TEXT_TFLITE_OPS and op not in flex]
     if flex or other:
         raise ValueError(
             "the TFLite model needs ops that LiteRT with TF-Text's custom ops "

@@ -25,10 +25,9 @@ at export), so the stock `tensorflow_model_server` serves it.
 import os
 import shutil
 import tempfile
-from typing import Dict, Optional
 
-from absl import logging
 import tensorflow as tf
+from absl import logging
 
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
@@ -40,7 +39,7 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 class _Tokenize(tf.Module):
     """`preprocessor.tokenize`: strings → ragged ids, plus vocab metadata."""
 
-    def __init__(self, tokenizer: BertTokenizer, vocab_path: Optional[str]):
+    def __init__(self, tokenizer: BertTokenizer, vocab_path: str | None):
         super().__init__()
         self._tokenizer = tokenizer
         if vocab_path:
@@ -64,7 +63,6 @@ class _Tokenize(tf.Module):
 
 
 class _TokenizeWithOffsets(tf.Module):
-
     def __init__(self, tokenizer: BertTokenizer):
         super().__init__()
 
@@ -109,9 +107,7 @@ class _PackInputs(tf.Module):
                         ragged_rank=ragged_rank,
                     )
                 ] * num_segments
-                call.get_concrete_function(
-                    specs, seq_length=tf.TensorSpec([], tf.int32)
-                )
+                call.get_concrete_function(specs, seq_length=tf.TensorSpec([], tf.int32))
                 call.get_concrete_function(specs)
 
 
@@ -131,7 +127,7 @@ class PreprocessingModule(tf.Module):
         tokenizer: BertTokenizer,
         seq_length: int = 128,
         truncator: str = "round_robin",
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         super().__init__()
         self.tokenize = _Tokenize(tokenizer, vocab_path)
@@ -152,9 +148,7 @@ class PreprocessingModule(tf.Module):
             self._truncator,
         )
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name="text")]
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def __call__(self, text):
         return self._pack([text])
 
@@ -167,7 +161,7 @@ class PreprocessingModule(tf.Module):
     def call_pair(self, text_a, text_b):
         return self._pack([text_a, text_b])
 
-    def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         return {
             "serving_default": self.__call__.get_concrete_function(),
             "serving_pair": self.call_pair.get_concrete_function(),
@@ -180,7 +174,7 @@ def export_preprocessing(
     seq_length: int = 128,
     truncator: str = "round_robin",
     overwrite: bool = False,
-) -> Dict[str, list]:
+) -> dict[str, list]:
     """Writes the preprocessing SavedModel and audits its ops.
 
     Args:
@@ -207,25 +201,19 @@ def export_preprocessing(
     ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
     """
     # The task exports' writer: temporary folder, op audit, then swap.
-    from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+    from bert_tf.export import (
         task_serving,
     )
 
     if tf.io.gfile.exists(export_dir) and not overwrite:
-        raise FileExistsError(
-            f"{export_dir} exists; pass overwrite=True to replace it"
-        )
+        raise FileExistsError(f"{export_dir} exists; pass overwrite=True to replace it")
     staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
     try:
         vocab_path = vocab_io.save_vocabulary(
             tokenizer.vocabulary, os.path.join(staging, "vocab.txt")
         )
-        module = PreprocessingModule(
-            tokenizer, seq_length, truncator, vocab_path
-        )
-        audit = task_serving.save_serving_module(
-            module, export_dir, overwrite=overwrite
-        )
+        module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
+        audit = task_serving.save_serving_module(module, export_dir, overwrite=overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logging.info(
@@ -236,8 +224,8 @@ def export_preprocessing(
     return audit
 
 
-def load_preprocessing(export_dir: str) -> Optional[tf.Module]:
+def load_preprocessing(export_dir: str) -> tf.Module | None:
     """Loads the SavedModel (imports TF-Text so its ops are registered)."""
-    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow_text  # noqa: F401  (registers TF-Text's ops)
 
     return tf.saved_model.load(export_dir)

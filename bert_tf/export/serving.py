@@ -58,14 +58,13 @@ import dataclasses
 import os
 import re
 import shutil
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from bert_tf import files
-from bert_tf.export import op_audit
 from bert_tf.export.serving_base import track_backing_variables
 
 __all__ = [
@@ -132,9 +131,9 @@ class ExportResult:
     path: str
     name: str
     version: int
-    audit: Dict[str, List[str]]
+    audit: dict[str, list[str]]
     min_serving_release: str
-    serving_release_report: Dict[str, object]
+    serving_release_report: dict[str, object]
     warmup_records: int
     models_config: str
 
@@ -143,7 +142,7 @@ class ExportResult:
 # Versions and models.config.
 
 
-def list_versions(model_root: str) -> List[int]:
+def list_versions(model_root: str) -> list[int]:
     """The integer versions under a model folder, ascending (TF Serving's view).
 
     Only folders whose name is a non-negative integer count, as for the
@@ -158,7 +157,7 @@ def list_versions(model_root: str) -> List[int]:
     )
 
 
-def list_models(base_dir: str) -> List[str]:
+def list_models(base_dir: str) -> list[str]:
     """Model folders under `base_dir` holding at least one SavedModel version."""
     if not os.path.isdir(base_dir):
         return []
@@ -175,9 +174,7 @@ def list_models(base_dir: str) -> List[str]:
     return names
 
 
-def _base_path(
-    base_dir: str, name: str, serving_base_path: Optional[str]
-) -> str:
+def _base_path(base_dir: str, name: str, serving_base_path: str | None) -> str:
     if serving_base_path is None:
         return os.path.join(os.path.abspath(base_dir), name)
     return serving_base_path.rstrip("/") + "/" + name
@@ -185,8 +182,8 @@ def _base_path(
 
 def models_config_text(
     base_dir: str,
-    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
-    names: Optional[Sequence[str]] = None,
+    serving_base_path: str | None = DEFAULT_SERVING_BASE_PATH,
+    names: Sequence[str] | None = None,
 ) -> str:
     """The `models.config` text for the models under `base_dir`.
 
@@ -231,8 +228,8 @@ def parse_models_config(text: str):
     """
     from google.protobuf import (
         text_format,
-    )  # pylint: disable=g-import-not-at-top
-    from tensorflow_serving.config import (  # pylint: disable=g-import-not-at-top
+    )
+    from tensorflow_serving.config import (
         model_server_config_pb2,
     )
 
@@ -246,7 +243,7 @@ def parse_models_config(text: str):
 
 def write_models_config(
     base_dir: str,
-    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+    serving_base_path: str | None = DEFAULT_SERVING_BASE_PATH,
 ) -> str:
     """(Re)writes `<base_dir>/models.config` listing every model; returns its path.
 
@@ -289,14 +286,14 @@ _MASKED = (
 )
 
 
-def signature_input_names(module: tf.Module) -> List[str]:
+def signature_input_names(module: tf.Module) -> list[str]:
     """Input names of the module's `serving_default`, in argument order."""
     function = module.signatures()[SIGNATURE]
     specs = tf.nest.flatten(function.structured_input_signature)
     return [spec.name for spec in specs]
 
 
-def default_warmup_inputs(module: tf.Module) -> List[Dict[str, str]]:
+def default_warmup_inputs(module: tf.Module) -> list[dict[str, str]]:
     """A few real requests fitting the module's inputs and task.
 
     Pairs for `text_a`/`text_b`, question and context for `question`/`context`,
@@ -313,28 +310,25 @@ def default_warmup_inputs(module: tf.Module) -> List[Dict[str, str]]:
     else:
         rows = [(s,) for s in _SENTENCES]
         if len(names) > 1:
-            rows = [tuple(s for _ in names) for s, in rows]
+            rows = [tuple(s for _ in names) for (s,) in rows]
     return [dict(zip(names, row)) for row in rows]
 
 
 def _normalize_warmup_inputs(
     module: tf.Module,
-    warmup_inputs: Sequence[Union[str, Sequence[str], Mapping[str, str]]],
-) -> List[Dict[str, str]]:
+    warmup_inputs: Sequence[str | Sequence[str] | Mapping[str, str]],
+) -> list[dict[str, str]]:
     """Warm-up examples as `{input name: text}`; clear errors for bad ones."""
     names = signature_input_names(module)
     examples = []
     for i, item in enumerate(warmup_inputs):
-        if isinstance(item, (str, bytes)) or not isinstance(
-            item, (Mapping, Sequence)
-        ):
+        if isinstance(item, (str, bytes)) or not isinstance(item, (Mapping, Sequence)):
             item = (item,)  # One input; its type is checked below.
         if isinstance(item, Mapping):
             keys = sorted(item)
             if keys != sorted(names):
                 raise ValueError(
-                    f"warm-up example {i}: inputs {keys}, but serving_default "
-                    f"takes {names}"
+                    f"warm-up example {i}: inputs {keys}, but serving_default takes {names}"
                 )
             row = [item[n] for n in names]
         else:
@@ -361,11 +355,9 @@ def _normalize_warmup_inputs(
     return examples
 
 
-def _warmup_requests(
-    examples: Sequence[Mapping[str, str]], model_name: str
-) -> List[object]:
+def _warmup_requests(examples: Sequence[Mapping[str, str]], model_name: str) -> list[object]:
     """PredictionLogs: one request per example, then one of all of them."""
-    from tensorflow_serving.apis import (  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import (
         predict_pb2,
         prediction_log_pb2,
     )
@@ -395,7 +387,7 @@ def write_warmup_requests(
     export_dir: str,
     module: tf.Module,
     model_name: str,
-    warmup_inputs: Optional[Sequence] = None,
+    warmup_inputs: Sequence | None = None,
 ) -> int:
     """Writes `assets.extra/tf_serving_warmup_requests` into a SavedModel folder.
 
@@ -423,8 +415,8 @@ def write_warmup_requests(
 
 
 def warmup_examples(
-    module: tf.Module, warmup_inputs: Optional[Sequence] = None
-) -> List[Dict[str, str]]:
+    module: tf.Module, warmup_inputs: Sequence | None = None
+) -> list[dict[str, str]]:
     """Checked warm-up examples `{input name: text}` that the module answers.
 
     Raises:
@@ -438,30 +430,23 @@ def warmup_examples(
     function = module.signatures()[SIGNATURE]
     names = signature_input_names(module)
     try:
-        function(
-            **{
-                n: tf.constant([e[n] for e in examples], tf.string)
-                for n in names
-            }
-        )
+        function(**{n: tf.constant([e[n] for e in examples], tf.string) for n in names})
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
         message = getattr(e, "message", None) or str(e)
-        raise ValueError(
-            f"the warm-up examples fail on serving_default: {message}"
-        ) from None
+        raise ValueError(f"the warm-up examples fail on serving_default: {message}") from None
     return examples
 
 
 def read_warmup_requests(
     export_dir: str,
-) -> List[Tuple[str, Dict[str, np.ndarray]]]:
+) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The warm-up requests of a SavedModel folder.
 
     Returns:
       `(signature_name, {input name: numpy array})` per record (strings as
       `bytes` objects).
     """
-    from tensorflow_serving.apis import (  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import (
         prediction_log_pb2,
     )
 
@@ -481,18 +466,18 @@ def read_warmup_requests(
 # Serving release.
 
 
-def _release(version: Tuple[int, int]) -> str:
+def _release(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-def _minor(version_string: str) -> Tuple[int, int]:
+def _minor(version_string: str) -> tuple[int, int]:
     major, minor = version_string.split(".")[:2]
     return int(major), int(re.match(r"\d+", minor).group())
 
 
 def min_serving_release(
     audit: Mapping[str, Sequence[str]],
-) -> Dict[str, object]:
+) -> dict[str, object]:
     """The oldest `tensorflow_model_server` that can run an audited export.
 
     Args:
@@ -503,7 +488,7 @@ def min_serving_release(
       release}, "serving_release_for_tf_text_ops": ..., "written_by_tf": ...}`.
       An op this table does not know counts as new in the installed TF-Text.
     """
-    import tensorflow_text  # pylint: disable=g-import-not-at-top
+    import tensorflow_text
 
     installed_text = _minor(tensorflow_text.__version__)
     writer = _minor(tf.__version__)
@@ -546,13 +531,13 @@ def _check_name(name: str) -> str:
 
 
 def export_for_serving(
-    module_or_model_dir: Union[str, tf.Module],
+    module_or_model_dir: str | tf.Module,
     base_dir: str = "savedmodels",
-    name: Optional[str] = None,
-    version: Optional[int] = None,
+    name: str | None = None,
+    version: int | None = None,
     overwrite: bool = False,
-    warmup_inputs: Optional[Sequence] = None,
-    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+    warmup_inputs: Sequence | None = None,
+    serving_base_path: str | None = DEFAULT_SERVING_BASE_PATH,
 ) -> ExportResult:
     """Exports a model as `<base_dir>/<name>/<version>` for TF Serving.
 
@@ -594,7 +579,7 @@ def export_for_serving(
     """
     from bert_tf.export import (
         task_serving,
-    )  # pylint: disable=g-import-not-at-top
+    )
 
     if isinstance(module_or_model_dir, (str, os.PathLike)):
         model_dir = os.fspath(module_or_model_dir)
@@ -610,9 +595,7 @@ def export_for_serving(
             raise ValueError("pass `name` for a module without a `task`")
     name = _check_name(name if name is not None else default_name)
     if version is not None:
-        if isinstance(version, bool) or not isinstance(
-            version, (int, np.integer)
-        ):
+        if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
             raise ValueError(f"version must be an integer, got {version!r}")
         if version < 0:
             raise ValueError(f"version must be >= 0, got {version}")

@@ -18,8 +18,6 @@ Dimension legend: B = batch, S = sequence, C = classes, H = hidden.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import keras
 import tensorflow as tf
 
@@ -35,7 +33,7 @@ def strings_spec(name: str) -> tf.TensorSpec:
     return tf.TensorSpec([None], tf.string, name=name)
 
 
-def trim_to_longest(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+def trim_to_longest(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Cuts packed [B, S] inputs to the batch's longest row, [B, S'].
 
     For heads whose outputs do not depend on S (classifier, embedder): the
@@ -46,8 +44,7 @@ def trim_to_longest(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     longest = tf.maximum(longest, 1)  # An empty batch keeps one column.
     # tf.slice (TFLite SLICE), not [:, :n]: that StridedSlice has no builtin.
     return {
-        name: tf.slice(value, [0, 0], tf.stack([-1, longest]))
-        for name, value in inputs.items()
+        name: tf.slice(value, [0, 0], tf.stack([-1, longest])) for name, value in inputs.items()
     }
 
 
@@ -112,19 +109,16 @@ class TaskServingModule(tf.Module):
         tokenizer: BertTokenizer,
         seq_length: int,
         truncator: str = "round_robin",
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         super().__init__()
         self.model = model
-        self.preprocessor = PreprocessingModule(
-            tokenizer, seq_length, truncator, vocab_path
-        )
+        self.preprocessor = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
         self.seq_length = int(seq_length)
         self._tokenizer = tokenizer
         self.special_ids = tokenizer.special_token_ids()
         input_specs = {
-            name: tf.TensorSpec([None, None], tf.int32, name=name)
-            for name in INPUT_NAMES
+            name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES
         }
         extra = getattr(self, "_extra_token_id_inputs", lambda: {})()
         input_specs.update(extra)
@@ -138,13 +132,11 @@ class TaskServingModule(tf.Module):
 
         self.token_ids = token_ids
 
-    def pack(self, *segments: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def pack(self, *segments: tf.Tensor) -> dict[str, tf.Tensor]:
         """Tokenizes and packs 1..N string segments into model inputs."""
-        return self.preprocessor._pack(
-            list(segments)
-        )  # pylint: disable=protected-access
+        return self.preprocessor._pack(list(segments))
 
-    def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """serving_default, preprocess and token_ids, for `tf.saved_model.save`.
 
         Also switches the module to tracking its Keras models' backing

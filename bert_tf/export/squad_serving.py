@@ -68,17 +68,13 @@ spans.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_tf.export import tflite
-from bert_tf.export.serving_base import TaskServingModule
-from bert_tf.export.serving_base import same_batch
-from bert_tf.export.serving_base import strings_spec
+from bert_tf.export.serving_base import TaskServingModule, same_batch, strings_spec
 from bert_tf.text.tokenizer import BertTokenizer
 
 _INPUTS = [strings_spec("question"), strings_spec("context")]
@@ -149,7 +145,7 @@ class SpanLabelerServing(TaskServingModule):
         max_answer_length: int = 30,
         version_2_with_negative: bool = False,
         null_score_diff_threshold: float = 0.0,
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         for name, value in (
             ("max_seq_length", max_seq_length),
@@ -158,15 +154,10 @@ class SpanLabelerServing(TaskServingModule):
             ("max_answer_length", max_answer_length),
         ):
             if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(
-                    f"{name} must be a positive int, got {value!r}"
-                )
-        if not isinstance(max_query_length, (int, np.integer)) or (
-            max_query_length < 0
-        ):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(max_query_length, (int, np.integer)) or (max_query_length < 0):
             raise ValueError(
-                "max_query_length must be a non-negative int, got "
-                f"{max_query_length!r}"
+                f"max_query_length must be a non-negative int, got {max_query_length!r}"
             )
         if max_seq_length < max_query_length + 4:
             raise ValueError(
@@ -174,12 +165,8 @@ class SpanLabelerServing(TaskServingModule):
                 f"context after max_query_length={max_query_length} and 3 "
                 "special tokens"
             )
-        tokenizer.require_special_tokens(
-            ("[CLS]", "[SEP]", "[PAD]"), "SQuAD windows"
-        )
-        super().__init__(
-            model, tokenizer, max_seq_length, vocab_path=vocab_path
-        )
+        tokenizer.require_special_tokens(("[CLS]", "[SEP]", "[PAD]"), "SQuAD windows")
+        super().__init__(model, tokenizer, max_seq_length, vocab_path=vocab_path)
         self.doc_stride = int(doc_stride)
         self.max_query_length = int(max_query_length)
         self.n_best_size = int(n_best_size)
@@ -206,7 +193,7 @@ class SpanLabelerServing(TaskServingModule):
         self.serve_lite = serve_lite
 
     @classmethod
-    def from_task(cls, task, vocab_path: Optional[str] = None):
+    def from_task(cls, task, vocab_path: str | None = None):
         """From a fine-tuned model folder (`bert_tf.tasks.common.load_task`).
 
         Args:
@@ -215,15 +202,9 @@ class SpanLabelerServing(TaskServingModule):
           vocab_path: a `vocab.txt` to attach as the asset, or None.
         """
         info = task.info
-        missing = [
-            k
-            for k in ("max_seq_length", "doc_stride", "max_query_length")
-            if k not in info
-        ]
+        missing = [k for k in ("max_seq_length", "doc_stride", "max_query_length") if k not in info]
         if missing:
-            raise ValueError(
-                f"the task.json of this SQuAD model lacks {missing}"
-            )
+            raise ValueError(f"the task.json of this SQuAD model lacks {missing}")
         options = {
             k: info[k]
             for k in (
@@ -246,7 +227,7 @@ class SpanLabelerServing(TaskServingModule):
 
     def tflite_signatures(
         self,
-    ) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    ) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """`serving_default` for TFLite: the same graph without the checks."""
         return {"serving_default": self.serve_lite.get_concrete_function()}
 
@@ -278,9 +259,7 @@ class SpanLabelerServing(TaskServingModule):
         max_tokens = s - 3 - q_len  # [B]
         step = tf.minimum(self.doc_stride, max_tokens)  # [B]
         extra = tf.maximum(c_len - max_tokens, 0)
-        num_windows = tf.where(
-            c_len > 0, 1 + (extra + step - 1) // step, 0
-        )  # [B]
+        num_windows = tf.where(c_len > 0, 1 + (extra + step - 1) // step, 0)  # [B]
         win_offsets = tf.concat(
             [tf.zeros([1], tf.int32), tf.cumsum(num_windows)], axis=0
         )  # [B + 1]
@@ -309,9 +288,7 @@ class SpanLabelerServing(TaskServingModule):
         )  # [W, S]
         c_index = tf.where(
             is_context,
-            tf.gather(c_splits, win_example)[:, None]
-            + win_start[:, None]
-            + ctx_pos,
+            tf.gather(c_splits, win_example)[:, None] + win_start[:, None] + ctx_pos,
             -1,
         )  # [W, S]
         q_tokens = _gather_or_zero(q_ids.flat_values, q_index)  # [W, S]
@@ -322,9 +299,7 @@ class SpanLabelerServing(TaskServingModule):
             tf.where(
                 is_query,
                 q_tokens,
-                tf.where(
-                    is_sep, sep_id, tf.where(is_context, c_tokens, pad_id)
-                ),
+                tf.where(is_sep, sep_id, tf.where(is_context, c_tokens, pad_id)),
             ),
         )  # [W, S]
         mask = pos < (ctx_begin + win_len + 1)[:, None]  # [W, S]
@@ -355,9 +330,7 @@ class SpanLabelerServing(TaskServingModule):
         ctx_pos, win_len = win["ctx_pos"], win["win_len"][:, None]
         is_context, c_index = win["is_context"], win["c_index"]
         s = self.seq_length
-        least = tf.clip_by_value(
-            tf.minimum(ctx_pos, win_len - 1 - ctx_pos), 0, s // 2
-        )  # [W, S]
+        least = tf.clip_by_value(tf.minimum(ctx_pos, win_len - 1 - ctx_pos), 0, s // 2)  # [W, S]
         ranks = tf.gather(
             tf.reshape(tf.constant(self._context_ranks), [-1]),
             least * (s + 1) + tf.broadcast_to(win_len, tf.shape(least)),
@@ -368,9 +341,7 @@ class SpanLabelerServing(TaskServingModule):
         segments = win["num_pieces"] + 1
         best = tf.math.unsorted_segment_max(ranks, piece, segments)
         at_best = is_context & (ranks == tf.gather(best, piece))
-        window = tf.broadcast_to(
-            tf.range(num_windows_total)[:, None], tf.shape(piece)
-        )  # [W, S]
+        window = tf.broadcast_to(tf.range(num_windows_total)[:, None], tf.shape(piece))  # [W, S]
         first = tf.math.unsorted_segment_min(
             tf.where(at_best, window, num_windows_total), piece, segments
         )
@@ -403,10 +374,7 @@ class SpanLabelerServing(TaskServingModule):
         end_ok = tf.gather(flat_ok_end, row + end_pos)  # [W, N]
         i, j = start_pos[:, :, None], end_pos[:, None, :]  # [W, N, 1] [W, 1, N]
         valid = (
-            start_ok[:, :, None]
-            & end_ok[:, None, :]
-            & (j >= i)
-            & (j - i < self.max_answer_length)
+            start_ok[:, :, None] & end_ok[:, None, :] & (j >= i) & (j - i < self.max_answer_length)
         )  # [W, N, N]
         hi, lo = _two_sum(start_top[:, :, None], end_top[:, None, :])
         valid = tf.reshape(valid, [-1])  # [C]
@@ -418,23 +386,14 @@ class SpanLabelerServing(TaskServingModule):
 
         # Best (hi, lo) per question, then its first candidate.
         neg = tf.constant(-np.inf, tf.float32)
-        best_hi = tf.math.unsorted_segment_max(
-            tf.where(valid, hi, neg), segment, batch
-        )  # [B]
+        best_hi = tf.math.unsorted_segment_max(tf.where(valid, hi, neg), segment, batch)  # [B]
         at_best = valid & (hi == tf.gather(best_hi, segment))
-        best_lo = tf.math.unsorted_segment_max(
-            tf.where(at_best, lo, neg), segment, batch
-        )  # [B]
+        best_lo = tf.math.unsorted_segment_max(tf.where(at_best, lo, neg), segment, batch)  # [B]
         at_best &= lo == tf.gather(best_lo, segment)
         best = tf.math.unsorted_segment_min(
             tf.where(at_best, candidate, num_w * n * n), segment, batch
         )  # [B]
-        has_span = (
-            tf.math.unsorted_segment_max(
-                tf.cast(valid, tf.int32), segment, batch
-            )
-            > 0
-        )  # [B]
+        has_span = tf.math.unsorted_segment_max(tf.cast(valid, tf.int32), segment, batch) > 0  # [B]
         best = tf.where(has_span, best, -1)
         best_window = tf.where(has_span, best // (n * n), -1)  # [B]
         best_i = _gather_or_zero(
@@ -451,9 +410,7 @@ class SpanLabelerServing(TaskServingModule):
         inf = tf.constant(np.inf, tf.float32)
         min_hi = tf.math.unsorted_segment_min(null_hi, win_example, batch)
         at_min = null_hi == tf.gather(min_hi, win_example)
-        min_lo = tf.math.unsorted_segment_min(
-            tf.where(at_min, null_lo, inf), win_example, batch
-        )
+        min_lo = tf.math.unsorted_segment_min(tf.where(at_min, null_lo, inf), win_example, batch)
         has_window = win["num_windows"] > 0  # [B]
         # The Python starts from 1e6 (and keeps it without windows).
         null_hi = tf.where(has_window, min_hi, 1e6)
@@ -463,9 +420,7 @@ class SpanLabelerServing(TaskServingModule):
         diff = (null_hi - span_hi) + (null_lo - span_lo)  # [B]
         if self.n_best_size == 1 and self.version_2_with_negative:
             # An n-best list of one: a null entry ranked first hides the span.
-            null_first = (null_hi > span_hi) | (
-                (null_hi == span_hi) & (null_lo > span_lo)
-            )
+            null_first = (null_hi > span_hi) | ((null_hi == span_hi) & (null_lo > span_lo))
             has_span &= ~null_first
         null_score_diff = tf.where(has_span, diff, null_hi + null_lo)
         answered = has_span
@@ -479,22 +434,15 @@ class SpanLabelerServing(TaskServingModule):
         # Pieces → byte offsets → code points.
         win_at = tf.where(answered, best_window, -1)  # [B]
         piece_base = win["c_splits"][:-1] + (
-            _gather_or_zero(win["win_start"], win_at)
-            - _gather_or_zero(win["ctx_begin"], win_at)
+            _gather_or_zero(win["win_start"], win_at) - _gather_or_zero(win["ctx_begin"], win_at)
         )  # [B]
-        byte_start = _gather_or_zero(
-            win["c_starts"], tf.where(answered, piece_base + best_i, -1)
-        )
-        byte_end = _gather_or_zero(
-            win["c_ends"], tf.where(answered, piece_base + best_j, -1)
-        )
+        byte_start = _gather_or_zero(win["c_starts"], tf.where(answered, piece_base + best_i, -1))
+        byte_end = _gather_or_zero(win["c_ends"], tf.where(answered, piece_base + best_j, -1))
         pieces = self._byte_splitter.split(context)  # [B, (Y)] uint8
         byte = tf.cast(pieces.flat_values, tf.int32)  # [Y]
         # A code point starts at every byte that is not 10xxxxxx.
         lead = tf.cast((byte < 0x80) | (byte >= 0xC0), tf.int32)  # [Y]
-        chars_before = tf.concat(
-            [tf.zeros([1], tf.int32), tf.cumsum(lead)], axis=0
-        )  # [Y + 1]
+        chars_before = tf.concat([tf.zeros([1], tf.int32), tf.cumsum(lead)], axis=0)  # [Y + 1]
         b_splits = tf.cast(pieces.row_splits, tf.int32)  # [B + 1]
         base = tf.gather(chars_before, b_splits[:-1])  # [B]
         char_start = tf.gather(chars_before, b_splits[:-1] + byte_start) - base

@@ -27,19 +27,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
-from absl import logging
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
+from absl import logging
 
 from bert_tf import files
 from bert_tf.export import op_audit
-from bert_tf.export.serving_base import TaskServingModule
-from bert_tf.export.serving_base import same_batch
-from bert_tf.export.serving_base import trim_to_longest
-from bert_tf.export.serving_base import strings_spec
+from bert_tf.export.serving_base import TaskServingModule, same_batch, strings_spec, trim_to_longest
 from bert_tf.layers.pooling import MaskedMeanPooling
 from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
@@ -83,11 +80,11 @@ class ClassifierServing(TaskServingModule):
         model: keras.Model,
         tokenizer: BertTokenizer,
         seq_length: int,
-        labels: Optional[Sequence[str]] = None,
+        labels: Sequence[str] | None = None,
         pair: bool = False,
         regression: bool = False,
         truncator: str = "round_robin",
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         num_outputs = int(model.outputs[0].shape[-1])
         if not regression:
@@ -96,8 +93,7 @@ class ClassifierServing(TaskServingModule):
             labels = [str(label) for label in labels]
             if len(labels) != num_outputs:
                 raise ValueError(
-                    f"{len(labels)} labels {labels!r} for a model with "
-                    f"{num_outputs} classes"
+                    f"{len(labels)} labels {labels!r} for a model with {num_outputs} classes"
                 )
         # Checked first: the base class traces the preprocessing functions.
         super().__init__(model, tokenizer, seq_length, truncator, vocab_path)
@@ -113,9 +109,7 @@ class ClassifierServing(TaskServingModule):
                 ],
             )
         else:
-            self.serve = tf.function(
-                self._serve_single, input_signature=[strings_spec("text")]
-            )
+            self.serve = tf.function(self._serve_single, input_signature=[strings_spec("text")])
 
     def _serve_single(self, text):
         return self._outputs(trim_to_longest(self.pack(_vector(text))))
@@ -124,14 +118,12 @@ class ClassifierServing(TaskServingModule):
         # Checked first so that unequal batches fail here, with a clear
         # message, not inside the packer's ragged ops.
         text_a, text_b = _vector(text_a), _vector(text_b)
-        with tf.control_dependencies(
-            [same_batch(text_a, text_b, "text_a and text_b")]
-        ):
+        with tf.control_dependencies([same_batch(text_a, text_b, "text_a and text_b")]):
             text_a = tf.identity(text_a)
             text_b = tf.identity(text_b)
         return self._outputs(trim_to_longest(self.pack(text_a, text_b)))
 
-    def _outputs(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    def _outputs(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = tf.cast(self.model(inputs, training=False), tf.float32)
         if self.regression:
             return {"predictions": outputs}  # [B, N]
@@ -145,14 +137,13 @@ class ClassifierServing(TaskServingModule):
         }
 
     @classmethod
-    def from_task(cls, task, vocab_path: Optional[str] = None):
+    def from_task(cls, task, vocab_path: str | None = None):
         """From a `bert_tf.tasks.common.TaskFiles` of a "classify" folder."""
         info = task.info
         columns = info.get("text_columns") or ["text"]
         if len(columns) not in (1, 2):
             raise ValueError(
-                f"task.json: text_columns={columns!r}; a classifier takes 1 "
-                "text or a pair"
+                f"task.json: text_columns={columns!r}; a classifier takes 1 text or a pair"
             )
         return cls(
             task.model,
@@ -186,9 +177,7 @@ def _row_ids(splits: tf.Tensor, num_values: tf.Tensor) -> tf.Tensor:
     """Row of each flat value, [N] int32, from int32 row splits [B + 1]."""
     boundaries = splits[1:-1, tf.newaxis]  # [B - 1, 1]
     # A +1 at every row start (empty rows add up), then a running sum.
-    marks = tf.scatter_nd(
-        boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1]
-    )
+    marks = tf.scatter_nd(boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1])
     return tf.cumsum(marks)[:num_values]  # [N]
 
 
@@ -228,9 +217,7 @@ def _gather_padded(values: tf.Tensor, index: tf.Tensor, pad) -> tf.Tensor:
     from a constant table that ends with "" (see `_string_table`).
     """
     n = tf.shape(values)[0]
-    padded = tf.concat(
-        [values, tf.fill([1], tf.constant(pad, values.dtype))], axis=0
-    )  # [N + 1]
+    padded = tf.concat([values, tf.fill([1], tf.constant(pad, values.dtype))], axis=0)  # [N + 1]
     return tf.gather(padded, tf.where(index < 0, n, index))
 
 
@@ -257,9 +244,7 @@ def _char_offsets(text: tf.Tensor):
     bytez = tf_text.ByteSplitter().split(text)  # [B, (L)] uint8
     values = tf.cast(bytez.flat_values, tf.int32)  # [L]
     splits = tf.cast(bytez.row_splits, tf.int32)  # [B + 1]
-    lead = tf.cast(
-        tf.logical_or(values < 0x80, values >= 0xC0), tf.int32
-    )  # [L]
+    lead = tf.cast(tf.logical_or(values < 0x80, values >= 0xC0), tf.int32)  # [L]
     before = tf.concat([[0], tf.cumsum(lead)], axis=0)  # [L + 1]
 
     def to_chars(rows: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
@@ -274,10 +259,7 @@ def _word_start_table(tokenizer: BertTokenizer) -> tf.Tensor:
     """[V] bool: whether each vocabulary piece starts a word (no `##`)."""
     suffix = tokenizer.suffix_indicator
     return tf.constant(
-        [
-            not (suffix and t.startswith(suffix) and t != suffix)
-            for t in tokenizer.vocabulary
-        ],
+        [not (suffix and t.startswith(suffix) and t != suffix) for t in tokenizer.vocabulary],
         tf.bool,
     )
 
@@ -339,31 +321,24 @@ class TokenClassifierServing(TaskServingModule):
         tokenizer: BertTokenizer,
         seq_length: int,
         labels: Sequence[str],
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         labels = [str(label) for label in labels]
         bad = [label for label in labels if not _IOB2.match(label)]
         if bad:
-            raise ValueError(
-                f"labels must be IOB2 tags (O, B-TYPE, I-TYPE); got {bad!r}"
-            )
+            raise ValueError(f"labels must be IOB2 tags (O, B-TYPE, I-TYPE); got {bad!r}")
         num_classes = int(model.outputs[0].shape[-1])
         if len(labels) != num_classes:
             raise ValueError(
-                f"{len(labels)} labels {labels!r} for a model with "
-                f"{num_classes} classes"
+                f"{len(labels)} labels {labels!r} for a model with {num_classes} classes"
             )
         if int(seq_length) < 3:
             raise ValueError(f"seq_length={seq_length} leaves no room for text")
         # Checked first: the base class traces the preprocessing functions.
-        super().__init__(
-            model, tokenizer, seq_length, "round_robin", vocab_path
-        )
+        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
         self.labels = labels
         # Same parsing as bert_tf.tasks.ner.get_entities.
-        types = sorted(
-            {label[1:].split("-", maxsplit=1)[-1] for label in labels} - {""}
-        )
+        types = sorted({label[1:].split("-", maxsplit=1)[-1] for label in labels} - {""})
         self.entity_type_names = types
         kinds = {"O": _KIND_O, "B": _KIND_B, "I": _KIND_I}
         # One more entry for "no label" (-1): an O.
@@ -371,19 +346,16 @@ class TokenClassifierServing(TaskServingModule):
             [kinds[label[0]] for label in labels] + [_KIND_O], tf.int32
         )  # [C + 1]
         self._label_type = tf.constant(
-            [types.index(label[2:]) if label != "O" else -1 for label in labels]
-            + [-1],
+            [types.index(label[2:]) if label != "O" else -1 for label in labels] + [-1],
             tf.int32,
         )  # [C + 1]
         self._starts_word = _word_start_table(tokenizer)  # [V]
-        self.serve = tf.function(
-            self._serve, input_signature=[strings_spec("text")]
-        )
+        self.serve = tf.function(self._serve, input_signature=[strings_spec("text")])
 
     def _serve(self, text):
         return self.tag(_vector(text))
 
-    def tag(self, text: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def tag(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         """The outputs of `serving_default` (see the class docstring)."""
         special = self.special_ids
         batch = tf.shape(text)[0]
@@ -407,9 +379,7 @@ class TokenClassifierServing(TaskServingModule):
         )
         logits = tf.cast(self.model(inputs, training=False), tf.float32)
         probs = tf.nn.softmax(logits, axis=-1)  # [B, S, C]
-        best = tf.reshape(
-            tf.argmax(logits, axis=-1, output_type=tf.int32), [-1]
-        )  # [B * S]
+        best = tf.reshape(tf.argmax(logits, axis=-1, output_type=tf.int32), [-1])  # [B * S]
         best_prob = tf.reshape(tf.reduce_max(probs, axis=-1), [-1])  # [B * S]
         # Piece j of a row sits at position j + 1 (after [CLS]) if j < S - 2.
         labelled = in_row < seq - 2  # [N]
@@ -423,9 +393,7 @@ class TokenClassifierServing(TaskServingModule):
         index = _dense_index(rows, in_row, batch, width)  # [B, T]
         outputs = {
             "tokens": _lookup(vocab, _gather_padded(flat_ids, index, -1)),
-            "token_labels": _lookup(
-                label_names, _gather_padded(label_ids, index, -1)
-            ),
+            "token_labels": _lookup(label_names, _gather_padded(label_ids, index, -1)),
             "token_label_ids": _gather_padded(label_ids, index, -1),
             "token_scores": _gather_padded(scores, index, 0.0),
             "token_starts": _gather_padded(char_starts, index, -1),
@@ -458,7 +426,7 @@ class TokenClassifierServing(TaskServingModule):
         byte_starts,
         byte_ends,
         to_chars,
-    ) -> Dict[str, tf.Tensor]:
+    ) -> dict[str, tf.Tensor]:
         """Entities from the word-level IOB2 tags (get_entities' rules).
 
         W = words in the batch (flat), E' = entities in the batch (flat).
@@ -495,24 +463,17 @@ class TokenClassifierServing(TaskServingModule):
         entity_rows = tf.gather(word_rows, begin_words)  # [E']
         byte_begin = tf.gather(byte_starts, tf.gather(first, begin_words))
         byte_end = tf.gather(byte_ends, tf.gather(last, end_words))  # [E']
-        counts = tf.math.unsorted_segment_sum(
-            tf.ones_like(entity_rows), entity_rows, batch
-        )  # [B]
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(entity_rows), entity_rows, batch)  # [B]
         entity_splits = tf.concat([[0], tf.cumsum(counts)], axis=0)  # [B + 1]
         score_sums = tf.concat([[0.0], tf.cumsum(word_scores)], axis=0)
         entity_scores = (
-            tf.gather(score_sums, end_words + 1)
-            - tf.gather(score_sums, begin_words)
-        ) / tf.cast(
-            end_words - begin_words + 1, tf.float32
-        )  # [E']
+            tf.gather(score_sums, end_words + 1) - tf.gather(score_sums, begin_words)
+        ) / tf.cast(end_words - begin_words + 1, tf.float32)  # [E']
         entity_types = tf.gather(type_, begin_words)  # [E'] type ids.
 
         num_entities = tf.shape(entity_rows)[0]
         in_row = tf.range(num_entities) - tf.gather(entity_splits, entity_rows)
-        index = _dense_index(
-            entity_rows, in_row, batch, _max_row_length(entity_splits)
-        )  # [B, E]
+        index = _dense_index(entity_rows, in_row, batch, _max_row_length(entity_splits))  # [B, E]
         # Texts cut from the input by byte offsets, straight into the padded
         # [B, E] layout (a padding slot cuts [0, 0): ""). The op takes int32
         # offsets and int64 row splits.
@@ -539,12 +500,8 @@ class TokenClassifierServing(TaskServingModule):
                 _gather_padded(entity_types, index, -1),
             ),
             "entity_texts": tf.reshape(texts.flat_values, [batch, width]),
-            "entity_starts": _gather_padded(
-                to_chars(entity_rows, byte_begin), index, -1
-            ),
-            "entity_ends": _gather_padded(
-                to_chars(entity_rows, byte_end), index, -1
-            ),
+            "entity_starts": _gather_padded(to_chars(entity_rows, byte_begin), index, -1),
+            "entity_ends": _gather_padded(to_chars(entity_rows, byte_end), index, -1),
             "entity_scores": _gather_padded(entity_scores, index, 0.0),
             # From the splits, not `counts`: LiteRT cannot read an empty
             # UNSORTED_SEGMENT_SUM output (an empty batch).
@@ -552,7 +509,7 @@ class TokenClassifierServing(TaskServingModule):
         }
 
     @classmethod
-    def from_task(cls, task, vocab_path: Optional[str] = None):
+    def from_task(cls, task, vocab_path: str | None = None):
         """From a `bert_tf.tasks.common.TaskFiles` of an "ner" folder."""
         return cls(
             task.model,
@@ -592,12 +549,12 @@ class EmbedderServing(TaskServingModule):
         model: keras.Model,
         tokenizer: BertTokenizer,
         seq_length: int,
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
-        from bert_tf.encoder import (  # pylint: disable=g-import-not-at-top
+        from bert_tf.encoder import (
             BertEncoder,
         )
-        from bert_tf.heads import (  # pylint: disable=g-import-not-at-top
+        from bert_tf.heads import (
             BertEmbedder,
         )
 
@@ -605,26 +562,19 @@ class EmbedderServing(TaskServingModule):
             model = BertEmbedder(model, pooling="mean")
         if not isinstance(model, BertEmbedder):
             raise TypeError(
-                "model must be a bert_tf BertEmbedder or BertEncoder, got "
-                f"{type(model).__name__}"
+                f"model must be a bert_tf BertEmbedder or BertEncoder, got {type(model).__name__}"
             )
-        super().__init__(
-            model, tokenizer, seq_length, "round_robin", vocab_path
-        )
+        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
         self.encoder = model.encoder
         self._mean = MaskedMeanPooling(name="serving_mean_pooling")
-        self.serve = tf.function(
-            self._serve, input_signature=[strings_spec("text")]
-        )
+        self.serve = tf.function(self._serve, input_signature=[strings_spec("text")])
 
     def _serve(self, text):
         inputs = trim_to_longest(self.pack(_vector(text)))
         # One encoder pass; the embedder's own pooling is picked from it.
         outputs = self.encoder(inputs, training=False)
         pooled = tf.cast(outputs["pooled_output"], tf.float32)  # [B, H]
-        mean = self._mean(
-            outputs["sequence_output"], inputs["input_mask"]
-        )  # [B, H]
+        mean = self._mean(outputs["sequence_output"], inputs["input_mask"])  # [B, H]
         if self.model.pooling == "mean":
             embeddings = mean
         elif self.model.pooling == "cls":
@@ -632,9 +582,7 @@ class EmbedderServing(TaskServingModule):
         else:
             embeddings = pooled
         if self.model.normalize:  # As keras.layers.UnitNormalization.
-            embeddings = keras.ops.normalize(
-                embeddings, axis=-1, order=2, epsilon=1e-12
-            )
+            embeddings = keras.ops.normalize(embeddings, axis=-1, order=2, epsilon=1e-12)
         return {
             "pooled_output": pooled,
             "mean_pooled": mean,
@@ -691,30 +639,21 @@ class FillMaskServing(TaskServingModule):
         tokenizer: BertTokenizer,
         seq_length: int,
         top_k: int = 5,
-        vocab_path: Optional[str] = None,
+        vocab_path: str | None = None,
     ):
         tokenizer.require_special_tokens([MASK_TEXT], "fill-mask")
-        if not isinstance(top_k, int) or not 1 <= top_k <= len(
-            tokenizer.vocabulary
-        ):
+        if not isinstance(top_k, int) or not 1 <= top_k <= len(tokenizer.vocabulary):
             raise ValueError(
-                f"top_k must be an int in [1, {len(tokenizer.vocabulary)}], "
-                f"got {top_k!r}"
+                f"top_k must be an int in [1, {len(tokenizer.vocabulary)}], got {top_k!r}"
             )
-        super().__init__(
-            model, tokenizer, seq_length, "round_robin", vocab_path
-        )
+        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
         self.top_k = top_k
         self._mask_bytes = tf.constant(list(MASK_TEXT.encode()), tf.int32)
-        self.serve = tf.function(
-            self._serve, input_signature=[strings_spec("text")]
-        )
+        self.serve = tf.function(self._serve, input_signature=[strings_spec("text")])
 
     def _extra_token_id_inputs(self):
         return {
-            "masked_lm_positions": tf.TensorSpec(
-                [None, None], tf.int32, name="masked_lm_positions"
-            )
+            "masked_lm_positions": tf.TensorSpec([None, None], tf.int32, name="masked_lm_positions")
         }
 
     def _tokenize_with_masks(self, text: tf.Tensor) -> tf.RaggedTensor:
@@ -753,14 +692,10 @@ class FillMaskServing(TaskServingModule):
         in_mask = tf.gather(tf.concat([inside, pad], 0), piece_byte)
         flat_ids = tf.where(starts_mask, self.special_ids["mask_id"], flat_ids)
         keep = tf.logical_not(in_mask)  # [N]
-        kept_before = tf.concat(
-            [[0], tf.cumsum(tf.cast(keep, tf.int32))], axis=0
-        )  # [N + 1]
+        kept_before = tf.concat([[0], tf.cumsum(tf.cast(keep, tf.int32))], axis=0)  # [N + 1]
         new_splits = tf.gather(kept_before, splits)  # [B + 1]
         kept = tf.gather(flat_ids, tf.reshape(tf.where(keep), [-1]))
-        return tf.RaggedTensor.from_row_splits(
-            kept, tf.cast(new_splits, tf.int64), validate=False
-        )
+        return tf.RaggedTensor.from_row_splits(kept, tf.cast(new_splits, tf.int64), validate=False)
 
     def _serve(self, text):
         text = _vector(text)
@@ -790,9 +725,7 @@ class FillMaskServing(TaskServingModule):
         # are padded and sliced (TFLite cannot concatenate strings).
         extra = tf.cast(tf.equal(batch, 0), tf.int32)
         inputs = {
-            key: tf.concat(
-                [value, tf.ones([extra, tf.shape(value)[1]], tf.int32)], 0
-            )
+            key: tf.concat([value, tf.ones([extra, tf.shape(value)[1]], tf.int32)], 0)
             for key, value in inputs.items()
         }
         logits = self.model(inputs, training=False)["mlm_logits"][:batch]
@@ -803,9 +736,7 @@ class FillMaskServing(TaskServingModule):
         return {
             "mask_positions": mask_positions,
             "top_k_ids": top_ids,
-            "top_k_tokens": _lookup(
-                _string_table(self._tokenizer.vocabulary), top_ids
-            ),
+            "top_k_tokens": _lookup(_string_table(self._tokenizer.vocabulary), top_ids),
             "top_k_scores": tf.where(valid, scores, 0.0),
             "num_masks": num_masks,
         }
@@ -821,9 +752,7 @@ class FillMaskServing(TaskServingModule):
     ):
         """From a `BertPretrainer` and its `vocab.txt` (also the asset)."""
         tokenizer = BertTokenizer(vocab_file, lower_case=lower_case)
-        return cls(
-            pretrainer, tokenizer, seq_length, top_k, vocab_path=vocab_file
-        )
+        return cls(pretrainer, tokenizer, seq_length, top_k, vocab_path=vocab_file)
 
 
 def _shift_right_by(values: tf.Tensor, k: int) -> tf.Tensor:
@@ -836,9 +765,7 @@ def _shift_right_by(values: tf.Tensor, k: int) -> tf.Tensor:
 # Factory and export.
 
 
-def build_serving_module(
-    model_dir: str, vocab_path_for_asset: bool = True
-) -> TaskServingModule:
+def build_serving_module(model_dir: str, vocab_path_for_asset: bool = True) -> TaskServingModule:
     """The serving module of a fine-tuned model folder (`save_task`'s layout).
 
     Args:
@@ -854,7 +781,7 @@ def build_serving_module(
       FileNotFoundError: the folder or one of its files is missing.
       ValueError: `task.json` names a task that has no serving module.
     """
-    from bert_tf.tasks import common  # pylint: disable=g-import-not-at-top
+    from bert_tf.tasks import common
 
     info = common.load_task_info(model_dir)
     task_name = info.get("task")
@@ -865,25 +792,19 @@ def build_serving_module(
             f"{sorted(_TASKS)}"
         )
     task = common.load_task(model_dir)
-    vocab_path = (
-        os.path.join(model_dir, common.VOCAB_FILE)
-        if vocab_path_for_asset
-        else None
-    )
+    vocab_path = os.path.join(model_dir, common.VOCAB_FILE) if vocab_path_for_asset else None
     if task_name == "squad":
-        from bert_tf.export import (  # pylint: disable=g-import-not-at-top
+        from bert_tf.export import (
             squad_serving,
         )
 
-        return squad_serving.SpanLabelerServing.from_task(
-            task, vocab_path=vocab_path
-        )
+        return squad_serving.SpanLabelerServing.from_task(task, vocab_path=vocab_path)
     return _TASKS[task_name].from_task(task, vocab_path=vocab_path)
 
 
 def save_serving_module(
     module: tf.Module, export_dir: str, overwrite: bool = False
-) -> Dict[str, list]:
+) -> dict[str, list]:
     """Writes a serving module as a SavedModel and audits its ops.
 
     The SavedModel is written to a temporary folder next to `export_dir`,
@@ -911,9 +832,7 @@ def save_serving_module(
     else:
         signatures = dict(getattr(module, "signatures", {}))
     parent = os.path.dirname(os.path.abspath(export_dir))
-    tmp_dir = files.make_temp_dir(
-        parent, prefix=f".{os.path.basename(export_dir)}.tmp-"
-    )
+    tmp_dir = files.make_temp_dir(parent, prefix=f".{os.path.basename(export_dir)}.tmp-")
     try:
         tf.saved_model.save(module, tmp_dir, signatures=signatures)
         audit = op_audit.audit_saved_model(tmp_dir)

@@ -51,11 +51,12 @@ Every conversion is audited (`op_audit.audit_tflite`).
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from bert_tf import files
 from bert_tf.export import op_audit
@@ -92,9 +93,9 @@ __all__ = [
 ]
 
 
-def _tf_text_registerers() -> List[Any]:
+def _tf_text_registerers() -> list[Any]:
     """TF-Text's TFLite op registerers (functions of an op resolver)."""
-    import tensorflow_text  # pylint: disable=g-import-not-at-top
+    import tensorflow_text
 
     return list(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)
 
@@ -120,8 +121,8 @@ def _staging_root(
 
 
 def convert_module(
-    module: Optional[tf.Module],
-    signatures: Dict[str, tf.types.experimental.ConcreteFunction],
+    module: tf.Module | None,
+    signatures: dict[str, tf.types.experimental.ConcreteFunction],
     optimizations: Sequence[tf.lite.Optimize] = (),
     representative_dataset=None,
     supported_types: Sequence[tf.dtypes.DType] = (),
@@ -154,9 +155,7 @@ def convert_module(
     del module  # The variables come from the functions themselves.
     staging = tempfile.mkdtemp(prefix="bert_tf_tflite_")
     try:
-        tf.saved_model.save(
-            _staging_root(signatures), staging, signatures=signatures
-        )
+        tf.saved_model.save(_staging_root(signatures), staging, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             staging, signature_keys=list(signatures)
         )
@@ -170,19 +169,14 @@ def convert_module(
         else:
             converter.representative_dataset = representative_dataset
             # Calibration invokes the model, tokenizer included.
-            # pylint: disable-next=protected-access
-            converter.target_spec._experimental_custom_op_registerers = (
-                _tf_text_registerers()
-            )
+            converter.target_spec._experimental_custom_op_registerers = _tf_text_registerers()
             # Calibrate, then quantize all but `float_ops`: the converter has
             # no option for the latter, and the public QuantizationDebugger
             # that has one fails on models with several signatures.
-            # pylint: disable-next=protected-access
             converter._experimental_calibrate_only = True
             # The converter's own quantizer, the only one that takes
             # denylisted op types; imported here so that float exports never
             # depend on this internal module.
-            # pylint: disable-next=g-import-not-at-top
             from tensorflow.lite.python import convert as lite_convert
 
             model = lite_convert.mlir_quantize(
@@ -210,30 +204,26 @@ def convert_preprocessing(
     return convert_module(module, module.signatures())
 
 
-def _input_names(function: tf.types.experimental.ConcreteFunction) -> List[str]:
+def _input_names(function: tf.types.experimental.ConcreteFunction) -> list[str]:
     """The signature's input names, in argument order."""
     args, kwargs = function.structured_input_signature
     specs = list(args) + [kwargs[k] for k in sorted(kwargs)]
     names = [getattr(spec, "name", None) for spec in specs]
     if not all(names):
-        raise ValueError(
-            f"every input of the serving function needs a name, got {names}"
-        )
+        raise ValueError(f"every input of the serving function needs a name, got {names}")
     return names
 
 
 def _calibration_rows(
     texts: Sequence, names: Sequence[str], limit: int
-) -> List[Dict[str, np.ndarray]]:
+) -> list[dict[str, np.ndarray]]:
     """Checks the user's texts and spreads `limit` of them over the whole set.
 
     A text is a string for a one-input signature, or a tuple (in input
     order) or dict (by input name) for several inputs.
     """
     if isinstance(texts, (str, bytes)):
-        raise TypeError(
-            "representative_texts must be a sequence of texts, not one string"
-        )
+        raise TypeError("representative_texts must be a sequence of texts, not one string")
     texts = list(texts)
     if not texts:
         raise ValueError("representative_texts is empty")
@@ -280,7 +270,7 @@ def _calibration_rows(
 def convert_task(
     module: tf.Module,
     quantization: str = "float32",
-    representative_texts: Optional[Sequence] = None,
+    representative_texts: Sequence | None = None,
     num_calibration_examples: int = 100,
 ) -> bytes:
     """A raw-string task serving module as one TFLite file.
@@ -313,8 +303,7 @@ def convert_task(
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(
-            f"quantization={quantization!r}; expected one of "
-            f"{', '.join(QUANTIZATIONS)}"
+            f"quantization={quantization!r}; expected one of {', '.join(QUANTIZATIONS)}"
         )
     if hasattr(module, "tflite_signatures"):
         signatures = dict(module.tflite_signatures())
@@ -325,7 +314,7 @@ def convert_task(
     if preprocessor is not None and "preprocess" not in signatures:
         signatures["preprocess"] = preprocessor.__call__.get_concrete_function()
 
-    options: Dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if quantization != "float32":
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
@@ -351,8 +340,7 @@ def convert_task(
         options["float_ops"] = INT8_FLOAT_OPS
     elif representative_texts is not None:
         logging.info(
-            "representative_texts are used by quantization='int8' only; "
-            "ignored for %r",
+            "representative_texts are used by quantization='int8' only; ignored for %r",
             quantization,
         )
     model = convert_module(module, signatures, **options)
@@ -381,13 +369,11 @@ def write_tflite(path: str, data: bytes, overwrite: bool = False) -> str:
       FileExistsError: `path` exists and `overwrite` is False.
     """
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(
-            f"{path} exists; pass overwrite=True to replace it"
-        )
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     return files.atomic_write(path, data)
 
 
-def size_report(models: Mapping[str, bytes]) -> Dict[str, Dict[str, Any]]:
+def size_report(models: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
     """Size of each variant in bytes and MiB, and relative to "float32".
 
     Args:

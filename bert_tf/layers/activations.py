@@ -59,6 +59,5 @@ def get_activation(name: str):
         return _ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
-            f"Unknown hidden_act {name!r}; expected one of "
-            f"{', '.join(sorted(_ACTIVATIONS))}."
+            f"Unknown hidden_act {name!r}; expected one of {', '.join(sorted(_ACTIVATIONS))}."
         ) from None

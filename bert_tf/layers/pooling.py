@@ -33,9 +33,7 @@ class BertPooler(keras.layers.Layer):
         self.dense = keras.layers.Dense(
             inputs_shape[-1],
             activation="tanh",
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=self.initializer_range
-            ),
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype=self.dtype_policy,
             name="dense",
         )
@@ -46,9 +44,7 @@ class BertPooler(keras.layers.Layer):
         return self.dense(inputs[:, 0, :])  # [B, S, H] -> [B, H]
 
     def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            (inputs.shape[0], inputs.shape[-1]), dtype=self.compute_dtype
-        )
+        return keras.KerasTensor((inputs.shape[0], inputs.shape[-1]), dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -70,9 +66,7 @@ class ClsTokenPooling(keras.layers.Layer):
         return inputs[:, 0, :]  # [B, H]
 
     def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            (inputs.shape[0], inputs.shape[-1]), dtype=inputs.dtype
-        )
+        return keras.KerasTensor((inputs.shape[0], inputs.shape[-1]), dtype=inputs.dtype)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -100,6 +94,4 @@ class MaskedMeanPooling(keras.layers.Layer):
         return total / count  # [B, H]
 
     def compute_output_spec(self, inputs, input_mask):
-        return keras.KerasTensor(
-            (inputs.shape[0], inputs.shape[-1]), dtype="float32"
-        )
+        return keras.KerasTensor((inputs.shape[0], inputs.shape[-1]), dtype="float32")

@@ -56,9 +56,7 @@ class AttentionMaskBias(keras.layers.Layer):
         return tf.expand_dims(tf.expand_dims(bias, 1), 1)  # [B, 1, 1, T]
 
     def compute_output_spec(self, input_mask):
-        return keras.KerasTensor(
-            (input_mask.shape[0], 1, 1, input_mask.shape[1]), dtype="float32"
-        )
+        return keras.KerasTensor((input_mask.shape[0], 1, 1, input_mask.shape[1]), dtype="float32")
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -127,9 +125,7 @@ class BertTransformerBlock(keras.layers.Layer):
         return keras.layers.Dense(
             units,
             activation=activation,
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=self.initializer_range
-            ),
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -159,9 +155,7 @@ class BertTransformerBlock(keras.layers.Layer):
         )
         self.intermediate.build(inputs_shape)
         self.output_dense = self._dense(hidden, "output_dense")
-        self.output_dense.build(
-            tuple(inputs_shape[:-1]) + (self.intermediate_size,)
-        )
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
         self.output_layer_norm = self._layer_norm("output_layer_norm")
         self.output_layer_norm.build(inputs_shape)
         self.attention_dropout = keras.layers.Dropout(
@@ -181,10 +175,7 @@ class BertTransformerBlock(keras.layers.Layer):
         # UNPACK rejects an empty batch, and a 5-D slice of dynamic shape has
         # no TFLite builtin.
         query, key, value = (
-            tf.reshape(
-                qkv[:, :, i * n * d : (i + 1) * n * d], [batch, seq, n, d]
-            )
-            for i in range(3)
+            tf.reshape(qkv[:, :, i * n * d : (i + 1) * n * d], [batch, seq, n, d]) for i in range(3)
         )  # 3 x [B, S, N, D]
         scores = tf.einsum("bsnd,btnd->bnst", query, key)  # [B, N, S, T]
         # Softmax in float32 under every policy.
@@ -197,9 +188,7 @@ class BertTransformerBlock(keras.layers.Layer):
         # row sums happens on the [B, S, N, D] context, which is T / D times
         # smaller. Same math; with XLA on CPU it halves the softmax + PV time
         # compared with tf.nn.softmax followed by the matmul.
-        row_max = tf.stop_gradient(
-            tf.reduce_max(scores, axis=-1, keepdims=True)
-        )
+        row_max = tf.stop_gradient(tf.reduce_max(scores, axis=-1, keepdims=True))
         weights = tf.exp(scores - row_max)  # [B, N, S, T], unnormalized
         row_sum = tf.reduce_sum(weights, axis=-1, keepdims=True)  # [B, N, S, 1]
         dropped = self.attention_dropout(weights, training=training)
@@ -223,9 +212,7 @@ class BertTransformerBlock(keras.layers.Layer):
         out = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if self.return_attention_probs:
             b, s = inputs.shape[0], inputs.shape[1]
-            probs = keras.KerasTensor(
-                (b, self.num_attention_heads, s, s), dtype="float32"
-            )
+            probs = keras.KerasTensor((b, self.num_attention_heads, s, s), dtype="float32")
             return out, probs
         return out
 

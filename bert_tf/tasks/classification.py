@@ -29,7 +29,8 @@ import csv
 import dataclasses
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -66,6 +67,7 @@ class ClassificationData:
         lines: the line (CSV/TSV: the record's first line) of each example.
         source: the file name, for error messages.
     """
+
     texts: list
     labels: list | None
     lines: list
@@ -77,12 +79,18 @@ def _file_format(path: str, file_format: str | None) -> str:
         fmt = file_format.lower()
     else:
         ext = os.path.splitext(path)[1].lower()
-        fmt = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-               ".json": "jsonl", ".txt": "tsv"}.get(ext, "")
+        fmt = {
+            ".csv": "csv",
+            ".tsv": "tsv",
+            ".jsonl": "jsonl",
+            ".json": "jsonl",
+            ".txt": "tsv",
+        }.get(ext, "")
     if fmt not in ("csv", "tsv", "jsonl"):
         raise ValueError(
             f"{path}: cannot tell the format (use .csv, .tsv or .jsonl, or "
-            f"file_format=csv|tsv|jsonl), got {file_format or fmt!r}")
+            f"file_format=csv|tsv|jsonl), got {file_format or fmt!r}"
+        )
     return fmt
 
 
@@ -103,18 +111,21 @@ def _rows(path: str, fmt: str):
                     except json.JSONDecodeError as e:
                         raise ValueError(
                             f"{path}:{number}:{e.colno}: malformed JSON line "
-                            f"({e.msg}): {line.strip()[:80]!r}") from None
+                            f"({e.msg}): {line.strip()[:80]!r}"
+                        ) from None
                     if not isinstance(row, dict):
-                        raise ValueError(f"{path}:{number}: expected a JSON "
-                                         f"object, got {type(row).__name__}")
+                        raise ValueError(
+                            f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
+                        )
                     yield number, row, None
                 return
             reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
             try:
                 header = next(reader)
             except StopIteration:
-                raise ValueError(f"{path}: the file is empty (a header row "
-                                 "naming the columns is needed)") from None
+                raise ValueError(
+                    f"{path}: the file is empty (a header row naming the columns is needed)"
+                ) from None
             header = [h.strip() for h in header]
             while True:
                 previous = reader.line_num
@@ -124,8 +135,8 @@ def _rows(path: str, fmt: str):
                     return
                 except csv.Error as e:
                     raise ValueError(
-                        f"{path}:{previous + 1}: malformed "
-                        f"{fmt.upper()} line ({e})") from None
+                        f"{path}:{previous + 1}: malformed {fmt.upper()} line ({e})"
+                    ) from None
                 number = previous + 1
                 if not fields or fields == [""]:
                     continue
@@ -133,18 +144,21 @@ def _rows(path: str, fmt: str):
                     raise ValueError(
                         f"{path}:{number}: malformed {fmt.upper()} line: "
                         f"{len(fields)} fields, but the header has "
-                        f"{len(header)} ({', '.join(header)})")
+                        f"{len(header)} ({', '.join(header)})"
+                    )
                 yield number, dict(zip(header, fields)), header
         except UnicodeDecodeError as e:
             raise ValueError(f"{path}: not UTF-8 text ({e})") from None
 
 
-def read_classification_file(path: str, text_columns: Sequence[str],
-                             label_column: str | None = "label",
-                             regression: bool = False,
-                             file_format: str | None = None,
-                             require_labels: bool = True
-                             ) -> ClassificationData:
+def read_classification_file(
+    path: str,
+    text_columns: Sequence[str],
+    label_column: str | None = "label",
+    regression: bool = False,
+    file_format: str | None = None,
+    require_labels: bool = True,
+) -> ClassificationData:
     """Reads single texts or pairs with their labels.
 
     Args:
@@ -168,8 +182,7 @@ def read_classification_file(path: str, text_columns: Sequence[str],
         text_columns = [c.strip() for c in text_columns.split(",") if c.strip()]
     text_columns = list(text_columns)
     if not 1 <= len(text_columns) <= 2:
-        raise ValueError(f"text_columns must name 1 or 2 columns, got "
-                         f"{text_columns!r}")
+        raise ValueError(f"text_columns must name 1 or 2 columns, got {text_columns!r}")
     fmt = _file_format(path, file_format)
     texts, labels, lines = [], [], []
     use_labels = label_column is not None
@@ -181,13 +194,14 @@ def read_classification_file(path: str, text_columns: Sequence[str],
             where = f"{path}:1 (header)" if header else f"{path}:{number}"
             for column in text_columns:
                 if column not in row:
-                    raise ValueError(f"{where}: no text column {column!r}; "
-                                     f"the columns are {columns}")
+                    raise ValueError(
+                        f"{where}: no text column {column!r}; the columns are {columns}"
+                    )
             if use_labels and label_column not in row:
                 if require_labels:
-                    raise ValueError(f"{where}: no label column "
-                                     f"{label_column!r}; the columns are "
-                                     f"{columns}")
+                    raise ValueError(
+                        f"{where}: no label column {label_column!r}; the columns are {columns}"
+                    )
                 if not checked:
                     use_labels = False
             checked = True
@@ -195,9 +209,7 @@ def read_classification_file(path: str, text_columns: Sequence[str],
         for column in text_columns:
             value = row[column]
             if not isinstance(value, str):
-                raise ValueError(
-                    f"{path}:{number}: column {column!r} must be text, got "
-                    f"{value!r}")
+                raise ValueError(f"{path}:{number}: column {column!r} must be text, got {value!r}")
             example.append(value)
         texts.append(tuple(example))
         lines.append(number)
@@ -208,24 +220,23 @@ def read_classification_file(path: str, text_columns: Sequence[str],
                     value = float(value)
                 except (TypeError, ValueError):
                     raise ValueError(
-                        f"{path}:{number}: column {label_column!r}: "
-                        f"{value!r} is not a number") from None
+                        f"{path}:{number}: column {label_column!r}: {value!r} is not a number"
+                    ) from None
                 if not np.isfinite(value):
-                    raise ValueError(f"{path}:{number}: column "
-                                     f"{label_column!r}: {value!r} is not "
-                                     "finite")
+                    raise ValueError(
+                        f"{path}:{number}: column {label_column!r}: {value!r} is not finite"
+                    )
             else:
-                if value is None or isinstance(value, (dict, list)) or (
-                        str(value).strip() == ""):
+                if value is None or isinstance(value, (dict, list)) or (str(value).strip() == ""):
                     raise ValueError(
                         f"{path}:{number}: column {label_column!r}: missing "
-                        f"or empty label {value!r}")
+                        f"or empty label {value!r}"
+                    )
                 value = str(value).strip()
             labels.append(value)
     if not texts:
         raise ValueError(f"{path}: no examples")
-    return ClassificationData(texts, labels if use_labels else None, lines,
-                              path)
+    return ClassificationData(texts, labels if use_labels else None, lines, path)
 
 
 def label_list(labels: Sequence[str]) -> list:
@@ -254,7 +265,8 @@ def encode_labels(data: ClassificationData, labels: Sequence[str]) -> np.ndarray
         if label not in index:
             raise ValueError(
                 f"{data.source}:{line}: label {label!r} was not seen in "
-                f"training; the model knows {', '.join(map(repr, labels))}")
+                f"training; the model knows {', '.join(map(repr, labels))}"
+            )
         ids[i] = index[label]
     return ids
 
@@ -262,15 +274,18 @@ def encode_labels(data: ClassificationData, labels: Sequence[str]) -> np.ndarray
 def _text_tensors(texts: Sequence[tuple]):
     """[N] string tensor, or a tuple of two for pairs."""
     width = len(texts[0])
-    columns = tuple(tf.constant([t[i] for t in texts], tf.string)
-                    for i in range(width))
+    columns = tuple(tf.constant([t[i] for t in texts], tf.string) for i in range(width))
     return columns[0] if width == 1 else columns
 
 
-def make_dataset(texts: Sequence[tuple] | tf.data.Dataset,
-                 labels: Any, preprocessor: BertPreprocessor,
-                 batch_size: int, shuffle: bool = False,
-                 seed: int | None = None) -> tf.data.Dataset:
+def make_dataset(
+    texts: Sequence[tuple] | tf.data.Dataset,
+    labels: Any,
+    preprocessor: BertPreprocessor,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
     """A batched dataset of preprocessed raw strings (tokenized in tf.data).
 
     Args:
@@ -289,8 +304,7 @@ def make_dataset(texts: Sequence[tuple] | tf.data.Dataset,
         ds = texts
     else:
         x = _text_tensors(texts)
-        ds = tf.data.Dataset.from_tensor_slices(
-            x if labels is None else (x, np.asarray(labels)))
+        ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -299,8 +313,7 @@ def make_dataset(texts: Sequence[tuple] | tf.data.Dataset,
         features = preprocessor(list(x) if isinstance(x, tuple) else x)
         return features if y is None else (features, y)
 
-    return ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE)
+    return ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def matthews_corrcoef(confusion: np.ndarray) -> float:
@@ -312,8 +325,7 @@ def matthews_corrcoef(confusion: np.ndarray) -> float:
     return float((c * s - t @ p) / denominator) if denominator else 0.0
 
 
-def classification_metrics(y_true: Sequence[int], logits: np.ndarray
-                           ) -> dict:
+def classification_metrics(y_true: Sequence[int], logits: np.ndarray) -> dict:
     """Accuracy, macro-F1 and MCC of `argmax(logits)` against `y_true`.
 
     Args:
@@ -331,8 +343,7 @@ def classification_metrics(y_true: Sequence[int], logits: np.ndarray
     logits = np.asarray(logits)
     num_classes = logits.shape[-1]
     y_pred = logits.argmax(-1)
-    confusion = tf.math.confusion_matrix(y_true, y_pred,
-                                         num_classes=num_classes).numpy()
+    confusion = tf.math.confusion_matrix(y_true, y_pred, num_classes=num_classes).numpy()
     # Macro-F1 over the classes present in gold or predicted labels.
     present = np.flatnonzero(confusion.sum(0) + confusion.sum(1))
     f1 = keras.metrics.F1Score(average="macro")
@@ -353,8 +364,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return (first + (counts + 1) / 2.0)[inverse]
 
 
-def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]
-                       ) -> dict:
+def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict:
     """Pearson, Spearman, MSE of predictions.
 
     >>> m = regression_metrics([1., 2., 3.], [1., 4., 9.])
@@ -388,24 +398,29 @@ def _metrics(model, dataset, y_true, regression: bool) -> dict:
     return classification_metrics(y_true, out)
 
 
-def finetune_classifier(train: ClassificationData | tf.data.Dataset,
-                        encoder, tokenizer, vocab_file: str, output_dir: str,
-                        eval_data: ClassificationData | None = None,
-                        labels: Sequence[str] | None = None,
-                        regression: bool = False,
-                        max_seq_length: int = 128,
-                        train_batch_size: int = 32,
-                        eval_batch_size: int = 64,
-                        learning_rate: float = 5e-5,
-                        num_train_epochs: float = 3.0,
-                        warmup_proportion: float = 0.1,
-                        weight_decay: float = 0.01,
-                        dropout: float = 0.1,
-                        jit_compile: bool = False,
-                        seed: int = 0,
-                        num_train_examples: int | None = None,
-                        text_columns: Sequence[str] = ("text",),
-                        verbose: int | str = "auto") -> dict:
+def finetune_classifier(
+    train: ClassificationData | tf.data.Dataset,
+    encoder,
+    tokenizer,
+    vocab_file: str,
+    output_dir: str,
+    eval_data: ClassificationData | None = None,
+    labels: Sequence[str] | None = None,
+    regression: bool = False,
+    max_seq_length: int = 128,
+    train_batch_size: int = 32,
+    eval_batch_size: int = 64,
+    learning_rate: float = 5e-5,
+    num_train_epochs: float = 3.0,
+    warmup_proportion: float = 0.1,
+    weight_decay: float = 0.01,
+    dropout: float = 0.1,
+    jit_compile: bool = False,
+    seed: int = 0,
+    num_train_examples: int | None = None,
+    text_columns: Sequence[str] = ("text",),
+    verbose: int | str = "auto",
+) -> dict:
     """Fine-tunes a classifier (or regressor) with `Model.fit` on raw strings.
 
     The best epoch by the validation metric (macro-F1 / Pearson; training
@@ -434,7 +449,7 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` metrics, `history`.
     """
-    from bert_tf.heads import BertClassifier, BertRegressor  # pylint: disable=g-import-not-at-top
+    from bert_tf.heads import BertClassifier, BertRegressor
 
     keras.utils.set_random_seed(seed)
     preprocessor = BertPreprocessor(tokenizer, seq_length=max_seq_length)
@@ -444,10 +459,12 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
         if not num_train_examples:
             num_train_examples = int(train.cardinality())
             if num_train_examples < 0:
-                raise ValueError("a tf.data training set of unknown size "
-                                 "needs `num_train_examples`")
-        train_ds = make_dataset(train, None, preprocessor, train_batch_size,
-                                shuffle=True, seed=seed)
+                raise ValueError(
+                    "a tf.data training set of unknown size needs `num_train_examples`"
+                )
+        train_ds = make_dataset(
+            train, None, preprocessor, train_batch_size, shuffle=True, seed=seed
+        )
     else:
         if train.labels is None:
             raise ValueError(f"{train.source}: no labels to train on")
@@ -457,39 +474,50 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
             labels = list(labels) if labels else label_list(train.labels)
             y = encode_labels(train, labels)
         num_train_examples = len(train.texts)
-        train_ds = make_dataset(train.texts, y, preprocessor,
-                                train_batch_size, shuffle=True, seed=seed)
+        train_ds = make_dataset(
+            train.texts, y, preprocessor, train_batch_size, shuffle=True, seed=seed
+        )
     if not regression and len(labels) < 2:
-        raise ValueError(f"classification needs at least 2 labels, got "
-                         f"{list(labels)!r}")
+        raise ValueError(f"classification needs at least 2 labels, got {list(labels)!r}")
     if regression:
         model = BertRegressor(encoder, dropout=dropout)
         loss = keras.losses.MeanSquaredError()
         metric = "pearson"
     else:
-        model = BertClassifier(encoder, num_classes=len(labels),
-                               dropout=dropout)
+        model = BertClassifier(encoder, num_classes=len(labels), dropout=dropout)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metric = "macro_f1"
     steps = common.steps_for(num_train_examples, train_batch_size)
     epochs = max(1, int(np.ceil(num_train_epochs)))
-    common.compile_model(model, loss, steps * num_train_epochs, learning_rate,
-                         warmup_proportion, weight_decay, jit_compile)
+    common.compile_model(
+        model,
+        loss,
+        steps * num_train_epochs,
+        learning_rate,
+        warmup_proportion,
+        weight_decay,
+        jit_compile,
+    )
     callbacks = []
     os.makedirs(output_dir, exist_ok=True)
     if eval_data is not None:
         if eval_data.labels is None:
             raise ValueError(f"{eval_data.source}: no labels to validate on")
-        y_eval = (np.asarray(eval_data.labels, np.float32) if regression
-                  else encode_labels(eval_data, labels))
-        eval_ds = make_dataset(eval_data.texts, None, preprocessor,
-                               eval_batch_size)
+        y_eval = (
+            np.asarray(eval_data.labels, np.float32)
+            if regression
+            else encode_labels(eval_data, labels)
+        )
+        eval_ds = make_dataset(eval_data.texts, None, preprocessor, eval_batch_size)
         best = common.BestCheckpoint(
-            lambda m: _metrics(m, eval_ds, y_eval, regression), metric,
-            os.path.join(output_dir, "best.weights.h5"))
+            lambda m: _metrics(m, eval_ds, y_eval, regression),
+            metric,
+            os.path.join(output_dir, "best.weights.h5"),
+        )
         callbacks.append(best)
-    history = model.fit(train_ds, epochs=epochs, callbacks=callbacks,
-                        verbose=verbose, shuffle=False)
+    history = model.fit(
+        train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False
+    )
     info = {
         "task": TASK_NAME,
         "regression": bool(regression),
@@ -498,8 +526,12 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
         "max_seq_length": int(max_seq_length),
         "do_lower_case": bool(tokenizer.lower_case),
     }
-    result = {"output_dir": output_dir, "history": history.history,
-              "best_epoch": None, "eval": None}
+    result = {
+        "output_dir": output_dir,
+        "history": history.history,
+        "best_epoch": None,
+        "eval": None,
+    }
     if callbacks:
         result["best_epoch"] = callbacks[0].best_epoch + 1
         result["eval"] = callbacks[0].best_metrics
@@ -511,27 +543,28 @@ def finetune_classifier(train: ClassificationData | tf.data.Dataset,
 
 def _load(model_dir: str):
     task = common.load_task(model_dir, TASK_NAME)
-    preprocessor = BertPreprocessor(task.tokenizer,
-                                    seq_length=task.info["max_seq_length"])
+    preprocessor = BertPreprocessor(task.tokenizer, seq_length=task.info["max_seq_length"])
     return task, preprocessor
 
 
-def evaluate_classifier(model_dir: str, data: ClassificationData,
-                        batch_size: int = 64) -> dict:
+def evaluate_classifier(model_dir: str, data: ClassificationData, batch_size: int = 64) -> dict:
     """Metrics of a fine-tuned model folder on labelled examples."""
     task, preprocessor = _load(model_dir)
     if data.labels is None:
         raise ValueError(f"{data.source}: no labels to evaluate against")
     regression = task.info["regression"]
-    y = (np.asarray(data.labels, np.float32) if regression
-         else encode_labels(data, task.info["labels"]))
+    y = (
+        np.asarray(data.labels, np.float32)
+        if regression
+        else encode_labels(data, task.info["labels"])
+    )
     ds = make_dataset(data.texts, None, preprocessor, batch_size)
     return _metrics(task.model, ds, y, regression)
 
 
-def predict_classifier(model_dir: str, data: ClassificationData,
-                       output_file: str | None = None,
-                       batch_size: int = 64) -> list:
+def predict_classifier(
+    model_dir: str, data: ClassificationData, output_file: str | None = None, batch_size: int = 64
+) -> list:
     """Predictions of a fine-tuned model folder, optionally to JSON lines.
 
     Each record: `line`, `text`, `label` (or `value`), `probabilities` per
@@ -551,8 +584,7 @@ def predict_classifier(model_dir: str, data: ClassificationData,
             probs = tf.nn.softmax(out[i]).numpy()
             labels = task.info["labels"]
             record["label"] = labels[int(probs.argmax())]
-            record["probabilities"] = {l: round(float(p), 6)
-                                       for l, p in zip(labels, probs)}
+            record["probabilities"] = {label: round(float(p), 6) for label, p in zip(labels, probs)}
         if data.labels is not None:
             record["gold"] = data.labels[i]
         records.append(record)

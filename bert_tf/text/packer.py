@@ -16,8 +16,6 @@ Dimensions: B = batch, S = seq_length, N = number of segments,
 K = S - N - 1 = token budget (positions left after the special tokens).
 """
 
-from typing import Dict, List, Union
-
 import keras
 import tensorflow as tf
 
@@ -26,7 +24,7 @@ from bert_tf.text.tokenizer import TextLayer
 TRUNCATORS = ("round_robin", "waterfall")
 
 
-def _as_segment_list(inputs) -> List[tf.RaggedTensor]:
+def _as_segment_list(inputs) -> list[tf.RaggedTensor]:
     if isinstance(inputs, (tf.RaggedTensor, tf.Tensor)):
         inputs = [inputs]
     if isinstance(inputs, dict) or not isinstance(inputs, (list, tuple)):
@@ -44,26 +42,16 @@ def _as_segment_list(inputs) -> List[tf.RaggedTensor]:
                 f"of token ids, got {type(seg).__name__}"
             )
         if seg.shape.rank == 3 and seg.ragged_rank == 2:
-            seg = seg.merge_dims(
-                -2, -1
-            )  # [B, (words), (pieces)] -> [B, (tokens)]
+            seg = seg.merge_dims(-2, -1)  # [B, (words), (pieces)] -> [B, (tokens)]
         if seg.shape.rank != 2 or seg.ragged_rank != 1:
-            raise ValueError(
-                f"segment {i} must have shape [batch, (tokens)], got "
-                f"{seg.shape}"
-            )
+            raise ValueError(f"segment {i} must have shape [batch, (tokens)], got {seg.shape}")
         if not seg.dtype.is_integer:
-            raise TypeError(
-                f"segment {i} must hold integer token ids, got "
-                f"{seg.dtype.name}"
-            )
+            raise TypeError(f"segment {i} must hold integer token ids, got {seg.dtype.name}")
         segments.append(seg)
     return segments
 
 
-def trimmed_lengths(
-    lengths: tf.Tensor, budget: int, truncator: str
-) -> tf.Tensor:
+def trimmed_lengths(lengths: tf.Tensor, budget: int, truncator: str) -> tf.Tensor:
     """How many tokens of each segment fit in `budget`.
 
     Args:
@@ -85,12 +73,8 @@ def trimmed_lengths(
     # sum_i min(len_i, k) <= budget, then the leftover tokens go one each to
     # the first segments longer than k.
     levels = tf.range(budget + 1, dtype=lengths.dtype)  # [K + 1]
-    filled = tf.reduce_sum(
-        tf.minimum(lengths[:, :, tf.newaxis], levels), axis=1
-    )  # [B, K + 1]
-    level = (
-        tf.reduce_sum(tf.cast(filled <= budget, lengths.dtype), axis=1) - 1
-    )  # [B]
+    filled = tf.reduce_sum(tf.minimum(lengths[:, :, tf.newaxis], levels), axis=1)  # [B, K + 1]
+    level = tf.reduce_sum(tf.cast(filled <= budget, lengths.dtype), axis=1) - 1  # [B]
     level = level[:, tf.newaxis]  # [B, 1]
     base = tf.minimum(lengths, level)  # [B, N]
     leftover = budget - tf.reduce_sum(base, axis=1, keepdims=True)  # [B, 1]
@@ -102,12 +86,12 @@ def trimmed_lengths(
 
 def pack_segments(
     segments,
-    seq_length: Union[int, tf.Tensor],
+    seq_length: int | tf.Tensor,
     start_id: int,
     end_id: int,
     pad_id: int = 0,
     truncator: str = "round_robin",
-) -> Dict[str, tf.Tensor]:
+) -> dict[str, tf.Tensor]:
     """Packs token segments; the function behind `BertPacker`.
 
     Args:
@@ -140,9 +124,7 @@ def pack_segments(
             message=f"segment {i} and segment 0 have different batch sizes",
         )
 
-    lengths = tf.stack(
-        [tf.cast(seg.row_lengths(), tf.int32) for seg in segments], axis=1
-    )  # [B, N]
+    lengths = tf.stack([tf.cast(seg.row_lengths(), tf.int32) for seg in segments], axis=1)  # [B, N]
     kept = trimmed_lengths(lengths, budget, truncator)  # [B, N]
 
     # Row layout: [CLS] seg_0[:kept_0] [SEP] seg_1[:kept_1] [SEP] ...
@@ -162,8 +144,7 @@ def pack_segments(
             tf.where(in_row < tf.gather(kept[:, i], rows)), [-1]
         )  # [T'] indices of kept tokens.
         dest.append(
-            tf.gather(row_begin + seg_start[:, i], tf.gather(rows, keep))
-            + tf.gather(in_row, keep)
+            tf.gather(row_begin + seg_start[:, i], tf.gather(rows, keep)) + tf.gather(in_row, keep)
         )
         ids.append(tf.gather(values, keep))
         dest.append(row_begin + seg_start[:, i] + kept[:, i])  # Its [SEP].
@@ -199,9 +180,7 @@ def _value_rowids(row_splits: tf.Tensor, num_values: tf.Tensor) -> tf.Tensor:
     row boundary, then a running sum, gives the same.
     """
     boundaries = row_splits[1:-1, tf.newaxis]  # [B - 1, 1]
-    marks = tf.scatter_nd(
-        boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1]
-    )
+    marks = tf.scatter_nd(boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1])
     return tf.cumsum(marks)[:num_values]  # [T]
 
 
@@ -245,20 +224,16 @@ class BertPacker(TextLayer):
     ):
         super().__init__(**kwargs)
         if not isinstance(seq_length, int) or seq_length < 2:
-            raise ValueError(
-                f"seq_length must be an int >= 2, got {seq_length!r}"
-            )
+            raise ValueError(f"seq_length must be an int >= 2, got {seq_length!r}")
         if truncator not in TRUNCATORS:
-            raise ValueError(
-                f"truncator must be one of {TRUNCATORS}, got " f"{truncator!r}"
-            )
+            raise ValueError(f"truncator must be one of {TRUNCATORS}, got {truncator!r}")
         self.seq_length = seq_length
         self.start_id = start_id
         self.end_id = end_id
         self.pad_id = pad_id
         self.truncator = truncator
 
-    def call(self, inputs) -> Dict[str, tf.Tensor]:
+    def call(self, inputs) -> dict[str, tf.Tensor]:
         return pack_segments(
             inputs,
             self.seq_length,

@@ -1,15 +1,11 @@
 """Raw strings → BERT model inputs: `BertTokenizer` then `BertPacker`."""
 
-from typing import Dict, Sequence, Union
-
 import keras
 import tensorflow as tf
 
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import BertPacker
-from bert_tf.text.tokenizer import BertTokenizer
-from bert_tf.text.tokenizer import TextLayer
-from bert_tf.text.tokenizer import as_string_batch
+from bert_tf.text.tokenizer import BertTokenizer, TextLayer, as_string_batch
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -49,10 +45,7 @@ class BertPreprocessor(TextLayer):
     ):
         super().__init__(**kwargs)
         if not isinstance(tokenizer, BertTokenizer):
-            raise TypeError(
-                "tokenizer must be a BertTokenizer, got "
-                f"{type(tokenizer).__name__}"
-            )
+            raise TypeError(f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}")
         ids = tokenizer.require_special_tokens(
             (vocab_io.CLS, vocab_io.SEP, vocab_io.PAD), "packing"
         )
@@ -67,21 +60,11 @@ class BertPreprocessor(TextLayer):
             truncator=truncator,
         )
 
-    def call(self, inputs) -> Dict[str, tf.Tensor]:
+    def call(self, inputs) -> dict[str, tf.Tensor]:
         if isinstance(inputs, dict):
-            raise TypeError(
-                "inputs must be a string vector or a list of them, got "
-                "a dict"
-            )
-        if (
-            isinstance(inputs, (list, tuple))
-            and inputs
-            and not isinstance(inputs[0], (str, bytes))
-        ):
-            segments = [
-                as_string_batch(x, name=f"segment {i}")[0]
-                for i, x in enumerate(inputs)
-            ]
+            raise TypeError("inputs must be a string vector or a list of them, got a dict")
+        if isinstance(inputs, (list, tuple)) and inputs and not isinstance(inputs[0], (str, bytes)):
+            segments = [as_string_batch(x, name=f"segment {i}")[0] for i, x in enumerate(inputs)]
         else:
             segments = [as_string_batch(inputs)[0]]
         return self.packer([self.tokenizer.tokenize(s) for s in segments])
@@ -90,9 +73,7 @@ class BertPreprocessor(TextLayer):
         config = super().get_config()
         config.update(
             {
-                "tokenizer": keras.saving.serialize_keras_object(
-                    self.tokenizer
-                ),
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
                 "seq_length": self.seq_length,
                 "truncator": self.truncator,
             }
@@ -102,7 +83,5 @@ class BertPreprocessor(TextLayer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["tokenizer"] = keras.saving.deserialize_keras_object(
-            config["tokenizer"]
-        )
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)

@@ -17,15 +17,14 @@ and in TFLite (TF-Text's custom-op kernels plus builtins):
 Dimensions: B = batch of strings, T = tokens in the whole batch (flat).
 """
 
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.text import normalizer
-from bert_tf.text import vocab_io
+from bert_tf.text import normalizer, vocab_io
 
 # UTF-8 takes at most 4 bytes per character: a word of more bytes than this
 # many times `max_chars_per_word` is over the limit whatever it holds.
@@ -48,7 +47,7 @@ class TextLayer(keras.layers.Layer):
         self.built = True
 
 
-def as_string_batch(inputs, name: str = "inputs") -> Tuple[tf.Tensor, bool]:
+def as_string_batch(inputs, name: str = "inputs") -> tuple[tf.Tensor, bool]:
     """Checks and converts text input to a `tf.string` vector.
 
     Args:
@@ -65,28 +64,23 @@ def as_string_batch(inputs, name: str = "inputs") -> Tuple[tf.Tensor, bool]:
     """
     if isinstance(inputs, tf.RaggedTensor):
         raise ValueError(
-            f"{name} must be a string scalar or vector, got a "
-            f"RaggedTensor of shape {inputs.shape}"
+            f"{name} must be a string scalar or vector, got a RaggedTensor of shape {inputs.shape}"
         )
     if not isinstance(inputs, tf.Tensor):
         try:
             inputs = tf.convert_to_tensor(inputs)
         except (TypeError, ValueError) as e:
-            raise TypeError(
-                f"{name} must be text, got {type(inputs).__name__}: " f"{e}"
-            ) from None
+            raise TypeError(f"{name} must be text, got {type(inputs).__name__}: {e}") from None
     if inputs.dtype != tf.string:
         raise TypeError(
-            f"{name} must be tf.string, got dtype {inputs.dtype.name} "
-            f"(shape {inputs.shape})"
+            f"{name} must be tf.string, got dtype {inputs.dtype.name} (shape {inputs.shape})"
         )
     rank = inputs.shape.rank
     if rank is None:
         raise ValueError(f"{name} must have a known rank (0 or 1)")
     if rank > 1:
         raise ValueError(
-            f"{name} must be a string scalar or vector [batch], got "
-            f"shape {inputs.shape}"
+            f"{name} must be a string scalar or vector [batch], got shape {inputs.shape}"
         )
     if rank == 0:
         return tf.reshape(inputs, [1]), True
@@ -126,7 +120,7 @@ class BertTokenizer(TextLayer):
 
     def __init__(
         self,
-        vocabulary: Union[str, Sequence[str]],
+        vocabulary: str | Sequence[str],
         lower_case: bool,
         max_chars_per_word: int = 200,
         unknown_token: str = vocab_io.UNK,
@@ -137,18 +131,13 @@ class BertTokenizer(TextLayer):
         source = vocabulary if isinstance(vocabulary, str) else "vocabulary"
         tokens = vocab_io.as_token_list(vocabulary)
         if not isinstance(lower_case, bool):
-            raise TypeError(
-                f"lower_case must be True or False, got {lower_case!r}"
-            )
+            raise TypeError(f"lower_case must be True or False, got {lower_case!r}")
         if not isinstance(max_chars_per_word, int) or max_chars_per_word < 1:
             raise ValueError(
                 f"max_chars_per_word must be a positive int, got {max_chars_per_word!r}"
             )
         if unknown_token not in tokens:
-            raise ValueError(
-                f"{source}: unknown_token {unknown_token!r} is not in "
-                "the vocabulary"
-            )
+            raise ValueError(f"{source}: unknown_token {unknown_token!r} is not in the vocabulary")
         vocab_io.check_casing(tokens, lower_case, source=source)
         self.vocabulary = tokens
         self.lower_case = lower_case
@@ -187,9 +176,7 @@ class BertTokenizer(TextLayer):
                 piece_chars[i] = len(token)
         self._piece_chars = tf.constant(piece_chars)
         self._starts_word = tf.constant(starts_word)
-        self._unknown_id = tf.constant(
-            self._token_to_id[unknown_token], tf.int32
-        )
+        self._unknown_id = tf.constant(self._token_to_id[unknown_token], tf.int32)
 
     # ---- Vocabulary access (keras-hub's tokenizer API) ----
 
@@ -205,8 +192,7 @@ class BertTokenizer(TextLayer):
         """The token of an id."""
         if not 0 <= token_id < len(self.vocabulary):
             raise ValueError(
-                f"token id {token_id} is outside the vocabulary "
-                f"[0, {len(self.vocabulary)})"
+                f"token id {token_id} is outside the vocabulary [0, {len(self.vocabulary)})"
             )
         return self.vocabulary[token_id]
 
@@ -228,15 +214,9 @@ class BertTokenizer(TextLayer):
             vocab_io.SEP: "end_of_segment_id",
             vocab_io.MASK: "mask_id",
         }
-        return {
-            names[t]: self._token_to_id[t]
-            for t in names
-            if t in self._token_to_id
-        }
+        return {names[t]: self._token_to_id[t] for t in names if t in self._token_to_id}
 
-    def require_special_tokens(
-        self, tokens: Sequence[str], purpose: str
-    ) -> dict:
+    def require_special_tokens(self, tokens: Sequence[str], purpose: str) -> dict:
         """Ids of `tokens`, or a ValueError naming those the vocab lacks.
 
         Args:
@@ -248,9 +228,7 @@ class BertTokenizer(TextLayer):
         """
         missing = [t for t in tokens if t not in self._token_to_id]
         if missing:
-            raise ValueError(
-                f"the vocabulary lacks {missing}, which {purpose} needs"
-            )
+            raise ValueError(f"the vocabulary lacks {missing}, which {purpose} needs")
         return {t: self._token_to_id[t] for t in tokens}
 
     # ---- Tokenization ----
@@ -265,7 +243,7 @@ class BertTokenizer(TextLayer):
 
     def tokenize_with_offsets(
         self, inputs
-    ) -> Tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
         """Token ids with UTF-8 byte offsets into each input string.
 
         Returns:
@@ -293,9 +271,7 @@ class BertTokenizer(TextLayer):
         )
 
         def rebuild(values):
-            rt = tf.RaggedTensor.from_row_splits(
-                values, row_splits, validate=False
-            )
+            rt = tf.RaggedTensor.from_row_splits(values, row_splits, validate=False)
             return rt[0] if was_scalar else rt
 
         ids = rebuild(flat_ids)
@@ -326,12 +302,8 @@ class BertTokenizer(TextLayer):
         # Row of each token: +1 at each row boundary, then a running sum.
         boundaries = tf.cast(ids.row_splits[1:-1, tf.newaxis], tf.int32)
         rows = tf.cumsum(
-            tf.scatter_nd(
-                boundaries, tf.ones_like(boundaries[:, 0]), [num_tokens + 1]
-            )
-        )[
-            :num_tokens
-        ]  # [T]
+            tf.scatter_nd(boundaries, tf.ones_like(boundaries[:, 0]), [num_tokens + 1])
+        )[:num_tokens]  # [T]
         base = tf.gather(tf.cast(offsets.row_splits, tf.int32), rows)  # [T]
         table = tf.cast(offsets.flat_values, tf.int32)  # [all bytes + rows]
 
@@ -371,9 +343,7 @@ class BertTokenizer(TextLayer):
         too_long = tf.gather(word_chars, tf.maximum(word_index, 0)) > (
             self.max_chars_per_word
         )  # [T]
-        keep = tf.logical_or(
-            tf.cast(starts_word, tf.bool), tf.logical_not(too_long)
-        )  # [T]
+        keep = tf.logical_or(tf.cast(starts_word, tf.bool), tf.logical_not(too_long))  # [T]
         ids = tf.where(too_long, self._unknown_id, ids)
         kept_before = tf.concat(
             [tf.zeros([1], tf.int64), tf.cumsum(tf.cast(keep, tf.int64))],
@@ -381,12 +351,8 @@ class BertTokenizer(TextLayer):
         )  # [T + 1]
         row_splits = tf.gather(kept_before, row_splits)  # [B + 1]
         if ends is not None:
-            word_end = tf.math.unsorted_segment_max(
-                ends, word_index, num_tokens
-            )
-            ends = tf.where(
-                too_long, tf.gather(word_end, tf.maximum(word_index, 0)), ends
-            )
+            word_end = tf.math.unsorted_segment_max(ends, word_index, num_tokens)
+            ends = tf.where(too_long, tf.gather(word_end, tf.maximum(word_index, 0)), ends)
         keep_index = tf.reshape(tf.where(keep), [-1])  # [T']
         ids = tf.gather(ids, keep_index)
         if starts is not None:
@@ -409,9 +375,7 @@ class BertTokenizer(TextLayer):
         if not isinstance(token_ids, tf.RaggedTensor):
             token_ids = tf.convert_to_tensor(token_ids)
         if not token_ids.dtype.is_integer:
-            raise TypeError(
-                f"token_ids must be integers, got {token_ids.dtype.name}"
-            )
+            raise TypeError(f"token_ids must be integers, got {token_ids.dtype.name}")
         if token_ids.shape.rank == 1:
             return self._wordpiece.detokenize(token_ids[tf.newaxis])[0]
         return self._wordpiece.detokenize(token_ids)

@@ -7,8 +7,7 @@ through the same normalization as `BertTokenizer` (the original BERT's, see
 tokenizer will later split; TF-Text's own splitter then only splits them.
 """
 
-import glob as glob_lib
-from typing import Iterable, List, Optional, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -19,11 +18,10 @@ from tensorflow_text.tools.wordpiece_vocab import (
     wordpiece_tokenizer_learner_lib as learner,
 )
 
-from bert_tf.text import normalizer
-from bert_tf.text import vocab_io
+from bert_tf.text import normalizer, vocab_io
 
 
-def reserved_tokens(num_unused_tokens: int = 99) -> List[str]:
+def reserved_tokens(num_unused_tokens: int = 99) -> list[str]:
     """BERT's reserved tokens, in BERT's order.
 
     With the default 99 unused slots the ids are those of Google's English
@@ -31,9 +29,7 @@ def reserved_tokens(num_unused_tokens: int = 99) -> List[str]:
     `[SEP]`=102, `[MASK]`=103.
     """
     if num_unused_tokens < 0:
-        raise ValueError(
-            f"num_unused_tokens must be >= 0, got {num_unused_tokens}"
-        )
+        raise ValueError(f"num_unused_tokens must be >= 0, got {num_unused_tokens}")
     return (
         [vocab_io.PAD]
         + [f"[unused{i}]" for i in range(num_unused_tokens)]
@@ -41,7 +37,7 @@ def reserved_tokens(num_unused_tokens: int = 99) -> List[str]:
     )
 
 
-def expand_input_files(patterns: Union[str, Sequence[str]]) -> List[str]:
+def expand_input_files(patterns: str | Sequence[str]) -> list[str]:
     """Expands comma-separated globs into a sorted list of existing files.
 
     Raises:
@@ -66,9 +62,7 @@ def expand_input_files(patterns: Union[str, Sequence[str]]) -> List[str]:
 def text_file_dataset(files: Sequence[str]) -> tf.data.Dataset:
     """Lines of text files (`.gz` files are read as gzip), empty lines dropped."""
     datasets = [
-        tf.data.TextLineDataset(
-            f, compression_type="GZIP" if f.endswith(".gz") else None
-        )
+        tf.data.TextLineDataset(f, compression_type="GZIP" if f.endswith(".gz") else None)
         for f in files
     ]
     ds = datasets[0]
@@ -78,7 +72,7 @@ def text_file_dataset(files: Sequence[str]) -> tf.data.Dataset:
 
 
 def learn_vocabulary(
-    texts: Union[tf.data.Dataset, Iterable[str]],
+    texts: tf.data.Dataset | Iterable[str],
     vocab_size: int,
     lower_case: bool,
     num_unused_tokens: int = 99,
@@ -86,7 +80,7 @@ def learn_vocabulary(
     max_unique_chars: int = 1000,
     lower_thresh: int = 2,
     batch_size: int = 1024,
-) -> List[str]:
+) -> list[str]:
     """Learns a WordPiece vocabulary for `BertTokenizer`.
 
     Args:
@@ -115,31 +109,19 @@ def learn_vocabulary(
     reserved = reserved_tokens(num_unused_tokens)
     if vocab_size <= len(reserved):
         raise ValueError(
-            f"vocab_size={vocab_size} leaves no room beside the "
-            f"{len(reserved)} reserved tokens"
+            f"vocab_size={vocab_size} leaves no room beside the {len(reserved)} reserved tokens"
         )
     if not isinstance(texts, tf.data.Dataset):
         texts = list(texts)
         if not texts:
             raise ValueError("no text to learn a vocabulary from")
-        texts = tf.data.Dataset.from_tensor_slices(
-            tf.constant(texts, tf.string)
-        )
+        texts = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string))
     if texts.element_spec.dtype != tf.string or texts.element_spec.shape.rank:
-        raise TypeError(
-            "texts must be a dataset of scalar strings, got "
-            f"{texts.element_spec}"
-        )
-    norm = tf_text.FastBertNormalizer(
-        model_buffer=normalizer.build_normalizer_model(lower_case)
-    )
+        raise TypeError(f"texts must be a dataset of scalar strings, got {texts.element_spec}")
+    norm = tf_text.FastBertNormalizer(model_buffer=normalizer.build_normalizer_model(lower_case))
     # Text is normalized already: TF-Text's basic tokenizer only splits it.
-    splitter = tf_text_bert.BasicTokenizer(
-        lower_case=False, normalization_form=None
-    )
-    words = texts.batch(batch_size).map(
-        lambda t: splitter.tokenize(norm.normalize(t))
-    )
+    splitter = tf_text_bert.BasicTokenizer(lower_case=False, normalization_form=None)
+    words = texts.batch(batch_size).map(lambda t: splitter.tokenize(norm.normalize(t)))
     word_counts = learner.count_words(words.prefetch(2))
     learn_params = dict(
         max_token_length=max_token_length,
@@ -161,12 +143,12 @@ def learn_vocabulary(
 
 
 def learn_vocabulary_from_files(
-    input_files: Union[str, Sequence[str]],
-    output_file: Optional[str],
+    input_files: str | Sequence[str],
+    output_file: str | None,
     vocab_size: int,
     lower_case: bool,
     **kwargs,
-) -> List[str]:
+) -> list[str]:
     """`learn_vocabulary` over text files, optionally written as `vocab.txt`.
 
     Args:
@@ -180,9 +162,7 @@ def learn_vocabulary_from_files(
       The tokens.
     """
     files = expand_input_files(input_files)
-    vocab = learn_vocabulary(
-        text_file_dataset(files), vocab_size, lower_case, **kwargs
-    )
+    vocab = learn_vocabulary(text_file_dataset(files), vocab_size, lower_case, **kwargs)
     if output_file:
         vocab_io.save_vocabulary(vocab, output_file)
     return vocab

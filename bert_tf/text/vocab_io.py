@@ -1,7 +1,7 @@
 """Reading, writing and checking WordPiece vocabularies (`vocab.txt`)."""
 
 import re
-from typing import List, Sequence, Union
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -17,7 +17,7 @@ def is_special_token(token: str) -> bool:
     return len(token) > 2 and token.startswith("[") and token.endswith("]")
 
 
-def load_vocabulary(path: str) -> List[str]:
+def load_vocabulary(path: str) -> list[str]:
     """Reads a `vocab.txt`: one token per line, the line number is the id.
 
     Args:
@@ -52,18 +52,14 @@ def check_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> None:
     seen = {}
     for i, token in enumerate(tokens):
         if not isinstance(token, str):
-            raise TypeError(
-                f"{source}: token {i} is {type(token).__name__}, " "not str"
-            )
+            raise TypeError(f"{source}: token {i} is {type(token).__name__}, not str")
         if not token or token != token.strip():
             raise ValueError(
-                f"{source}: line {i + 1} holds an empty or "
-                f"whitespace-padded token {token!r}"
+                f"{source}: line {i + 1} holds an empty or whitespace-padded token {token!r}"
             )
         if token in seen:
             raise ValueError(
-                f"{source}: token {token!r} appears on lines "
-                f"{seen[token] + 1} and {i + 1}"
+                f"{source}: token {token!r} appears on lines {seen[token] + 1} and {i + 1}"
             )
         seen[token] = i
 
@@ -76,9 +72,7 @@ def save_vocabulary(tokens: Sequence[str], path: str) -> str:
     return path
 
 
-def check_casing(
-    tokens: Sequence[str], lower_case: bool, source: str = "vocabulary"
-) -> None:
+def check_casing(tokens: Sequence[str], lower_case: bool, source: str = "vocabulary") -> None:
     """Raises if the vocabulary's casing contradicts `lower_case`.
 
     An uncased tokenizer never produces a token with an upper-case letter, so a
@@ -98,11 +92,7 @@ def check_casing(
             "tokenizer can never produce. Use lower_case=False with this "
             "vocabulary."
         )
-    if (
-        not lower_case
-        and not upper
-        and any(_ASCII_LOWER.search(t) for t in words)
-    ):
+    if not lower_case and not upper and any(_ASCII_LOWER.search(t) for t in words):
         raise ValueError(
             f"{source}: lower_case=False, but the vocabulary is uncased: no token "
             "holds an upper-case letter, so capitalised words would become "
@@ -110,12 +100,10 @@ def check_casing(
         )
 
 
-def as_token_list(vocabulary: Union[str, Sequence[str]]) -> List[str]:
+def as_token_list(vocabulary: str | Sequence[str]) -> list[str]:
     """A vocabulary given as a `vocab.txt` path or as a list of tokens."""
     if isinstance(vocabulary, (str, bytes)):
-        path = (
-            vocabulary.decode() if isinstance(vocabulary, bytes) else vocabulary
-        )
+        path = vocabulary.decode() if isinstance(vocabulary, bytes) else vocabulary
         return load_vocabulary(path)
     tokens = list(vocabulary)
     check_vocabulary(tokens)

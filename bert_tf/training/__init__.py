@@ -6,14 +6,25 @@ The general pieces (`optimizer`, `losses`, `distribute`, `callbacks`,
 + next-sentence pre-training.
 """
 
-from bert_tf.training.callbacks import LearningRateLogger
-from bert_tf.training.callbacks import StepCheckpoint
-from bert_tf.training.distribute import STRATEGIES
-from bert_tf.training.distribute import get_strategy
-from bert_tf.training.distribute import set_mixed_precision
-from bert_tf.training.losses import MaskedSparseCategoricalAccuracy
-from bert_tf.training.losses import MaskedSparseCategoricalCrossentropy
+from bert_tf.training.callbacks import LearningRateLogger, StepCheckpoint
+from bert_tf.training.distribute import STRATEGIES, get_strategy, set_mixed_precision
 from bert_tf.training.loop import fit_resumable
-from bert_tf.training.optimizer import WarmUp
-from bert_tf.training.optimizer import create_learning_rate_schedule
-from bert_tf.training.optimizer import create_optimizer
+from bert_tf.training.losses import (
+    MaskedSparseCategoricalAccuracy,
+    MaskedSparseCategoricalCrossentropy,
+)
+from bert_tf.training.optimizer import WarmUp, create_learning_rate_schedule, create_optimizer
+
+__all__ = [
+    "STRATEGIES",
+    "LearningRateLogger",
+    "MaskedSparseCategoricalAccuracy",
+    "MaskedSparseCategoricalCrossentropy",
+    "StepCheckpoint",
+    "WarmUp",
+    "create_learning_rate_schedule",
+    "create_optimizer",
+    "fit_resumable",
+    "get_strategy",
+    "set_mixed_precision",
+]

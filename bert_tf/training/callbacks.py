@@ -13,7 +13,6 @@ batch and epoch, so the progress bar, `History` and `TensorBoard` show it.
 
 import os
 import shutil
-from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -61,12 +60,14 @@ class StepCheckpoint(keras.callbacks.Callback):
         step: batches trained so far, restored ones included.
     """
 
-    def __init__(self,
-                 directory: str,
-                 save_steps: int,
-                 max_to_keep: int = 3,
-                 stop_at_step: Optional[int] = None,
-                 strategy: Optional[tf.distribute.Strategy] = None):
+    def __init__(
+        self,
+        directory: str,
+        save_steps: int,
+        max_to_keep: int = 3,
+        stop_at_step: int | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         super().__init__()
         if int(save_steps) < 1:
             raise ValueError(f"save_steps must be >= 1, got {save_steps!r}")
@@ -87,20 +88,22 @@ class StepCheckpoint(keras.callbacks.Callback):
             return self.directory
         # Non-chief workers must save too (their variables take part), but
         # into a scratch folder that is removed after each save.
-        return os.path.join(
-            self.directory, f".worker-{distribute.worker_index(self.strategy)}")
+        return os.path.join(self.directory, f".worker-{distribute.worker_index(self.strategy)}")
 
     def _ensure_manager(self, model):
         if self._manager is not None:
             return
-        self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                     name="trained_steps")
-        checkpoint = tf.train.Checkpoint(model=model,
-                                         optimizer=model.optimizer,
-                                         trained_steps=self._step_var)
+        self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="trained_steps")
+        checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=model.optimizer, trained_steps=self._step_var
+        )
         self._manager = tf.train.CheckpointManager(
-            checkpoint, self._write_directory(), max_to_keep=self.max_to_keep,
-            step_counter=self._step_var, checkpoint_name="ckpt")
+            checkpoint,
+            self._write_directory(),
+            max_to_keep=self.max_to_keep,
+            step_counter=self._step_var,
+            checkpoint_name="ckpt",
+        )
         self._restore_from = tf.train.latest_checkpoint(self.directory)
 
     def restore(self, model: keras.Model) -> int:
@@ -117,16 +120,14 @@ class StepCheckpoint(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)
         if self._restore_from:
-            self._manager.checkpoint.restore(
-                self._restore_from).assert_existing_objects_matched()
+            self._manager.checkpoint.restore(self._restore_from).assert_existing_objects_matched()
             self.step = int(self._step_var.numpy())
             self._saved_step = self.step
-            logging.info("Restored %s: resuming after %d steps",
-                         self._restore_from, self.step)
+            logging.info("Restored %s: resuming after %d steps", self._restore_from, self.step)
         return self.step
 
     # -- saving -----------------------------------------------------------
-    def save(self) -> Optional[str]:
+    def save(self) -> str | None:
         """Saves now (no-op when this step is already saved)."""
         if self._saved_step == self.step:
             return None

@@ -8,17 +8,21 @@ Example:
 
 import json
 import os
-from typing import Optional
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-__all__ = ["STRATEGIES", "PRECISIONS", "get_strategy", "set_mixed_precision",
-           "is_chief", "worker_index"]
+__all__ = [
+    "STRATEGIES",
+    "PRECISIONS",
+    "get_strategy",
+    "set_mixed_precision",
+    "is_chief",
+    "worker_index",
+]
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored",
-              "tpu")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # Flag value → Keras dtype policy.
 PRECISIONS = {
     "": "float32",
@@ -45,12 +49,10 @@ class _NestedReduce:
 
     def reduce(self, reduce_op, value, axis):
         if tf.nest.is_nested(value):
-            return tf.nest.map_structure(
-                lambda v: self.reduce(reduce_op, v, axis), value)
+            return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
         if axis is not None:
             local = self.experimental_local_results(value)[0]
-            if getattr(local, "shape", None) is not None and (
-                    local.shape.rank == 0):
+            if getattr(local, "shape", None) is not None and (local.shape.rank == 0):
                 axis = None
         return super().reduce(reduce_op, value, axis)
 
@@ -59,13 +61,11 @@ class _MirroredStrategy(_NestedReduce, tf.distribute.MirroredStrategy):
     """`tf.distribute.MirroredStrategy` with nested `reduce`."""
 
 
-class _MultiWorkerMirroredStrategy(_NestedReduce,
-                                   tf.distribute.MultiWorkerMirroredStrategy):
+class _MultiWorkerMirroredStrategy(_NestedReduce, tf.distribute.MultiWorkerMirroredStrategy):
     """`tf.distribute.MultiWorkerMirroredStrategy` with nested `reduce`."""
 
 
-def get_strategy(name: str = "default",
-                 tpu_address: Optional[str] = None) -> tf.distribute.Strategy:
+def get_strategy(name: str = "default", tpu_address: str | None = None) -> tf.distribute.Strategy:
     """A `tf.distribute.Strategy` from its flag name.
 
     Args:
@@ -99,17 +99,15 @@ def get_strategy(name: str = "default",
         if cluster is not None and "task" not in cluster:
             raise ValueError("TF_CONFIG has no 'task' entry")
         if cluster is None:
-            logging.warning("multi_worker_mirrored without TF_CONFIG: one "
-                            "local worker")
+            logging.warning("multi_worker_mirrored without TF_CONFIG: one local worker")
         return _MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu_address or "")
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
 
 
-def set_mixed_precision(policy: Optional[str]) -> str:
+def set_mixed_precision(policy: str | None) -> str:
     """Sets Keras' global dtype policy; call before building the model.
 
     With "mixed_float16", `Model.compile` wraps the optimizer in a
@@ -124,8 +122,9 @@ def set_mixed_precision(policy: Optional[str]) -> str:
     """
     key = policy or ""
     if key not in PRECISIONS:
-        raise ValueError(f"mixed_precision must be one of float32, "
-                         f"mixed_float16, mixed_bfloat16; got {policy!r}")
+        raise ValueError(
+            f"mixed_precision must be one of float32, mixed_float16, mixed_bfloat16; got {policy!r}"
+        )
     keras.config.set_dtype_policy(PRECISIONS[key])
     return PRECISIONS[key]
 
@@ -146,5 +145,4 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if resolver.task_type == "chief":
         return True
     cluster = resolver.cluster_spec().as_dict()
-    return (resolver.task_type == "worker" and "chief" not in cluster and
-            resolver.task_id == 0)
+    return resolver.task_type == "worker" and "chief" not in cluster and resolver.task_id == 0

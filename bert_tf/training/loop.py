@@ -22,15 +22,13 @@ Example:
 """
 
 import math
-import os
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.training.callbacks import LearningRateLogger
-from bert_tf.training.callbacks import StepCheckpoint
+from bert_tf.training.callbacks import LearningRateLogger, StepCheckpoint
 
 __all__ = ["fit_resumable", "FitResult"]
 
@@ -53,18 +51,20 @@ class FitResult:
         self.trained_steps = final_step - initial_step
 
 
-def fit_resumable(model: keras.Model,
-                  dataset_fn: Callable[[int], tf.data.Dataset],
-                  num_train_steps: int,
-                  checkpoint_dir: str,
-                  save_checkpoints_steps: int = 1000,
-                  validation_data: Optional[tf.data.Dataset] = None,
-                  validation_steps: Optional[int] = None,
-                  tensorboard_dir: Optional[str] = None,
-                  callbacks: Optional[List[keras.callbacks.Callback]] = None,
-                  max_checkpoints_to_keep: int = 3,
-                  strategy: Optional[tf.distribute.Strategy] = None,
-                  verbose="auto") -> FitResult:
+def fit_resumable(
+    model: keras.Model,
+    dataset_fn: Callable[[int], tf.data.Dataset],
+    num_train_steps: int,
+    checkpoint_dir: str,
+    save_checkpoints_steps: int = 1000,
+    validation_data: tf.data.Dataset | None = None,
+    validation_steps: int | None = None,
+    tensorboard_dir: str | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    max_checkpoints_to_keep: int = 3,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose="auto",
+) -> FitResult:
     """Fits `model` for `num_train_steps` batches with resumable checkpoints.
 
     Args:
@@ -92,27 +92,31 @@ def fit_resumable(model: keras.Model,
     if int(num_train_steps) < 1:
         raise ValueError(f"num_train_steps must be >= 1, got {num_train_steps!r}")
     if int(save_checkpoints_steps) < 1:
-        raise ValueError("save_checkpoints_steps must be >= 1, got "
-                         f"{save_checkpoints_steps!r}")
+        raise ValueError(f"save_checkpoints_steps must be >= 1, got {save_checkpoints_steps!r}")
     if model.optimizer is None:
         raise ValueError("compile the model before fit_resumable")
     strategy = strategy or tf.distribute.get_strategy()
-    checkpoint = StepCheckpoint(checkpoint_dir, save_checkpoints_steps,
-                                max_to_keep=max_checkpoints_to_keep,
-                                stop_at_step=num_train_steps,
-                                strategy=strategy)
+    checkpoint = StepCheckpoint(
+        checkpoint_dir,
+        save_checkpoints_steps,
+        max_to_keep=max_checkpoints_to_keep,
+        stop_at_step=num_train_steps,
+        strategy=strategy,
+    )
     with strategy.scope():
         initial_step = checkpoint.restore(model)
     if initial_step >= num_train_steps:
-        logging.info("%s holds a checkpoint after %d steps >= num_train_steps"
-                     "=%d: nothing to train", checkpoint_dir, initial_step,
-                     num_train_steps)
+        logging.info(
+            "%s holds a checkpoint after %d steps >= num_train_steps=%d: nothing to train",
+            checkpoint_dir,
+            initial_step,
+            num_train_steps,
+        )
         return FitResult(None, initial_step, initial_step)
     steps_per_epoch = int(save_checkpoints_steps)
     all_callbacks = [checkpoint, LearningRateLogger()]
     if tensorboard_dir:
-        all_callbacks.append(
-            keras.callbacks.TensorBoard(tensorboard_dir, update_freq="epoch"))
+        all_callbacks.append(keras.callbacks.TensorBoard(tensorboard_dir, update_freq="epoch"))
     all_callbacks += list(callbacks or [])
     logging.info("Training steps %d..%d", initial_step + 1, num_train_steps)
     history = model.fit(
@@ -124,5 +128,6 @@ def fit_resumable(model: keras.Model,
         validation_steps=validation_steps,
         callbacks=all_callbacks,
         verbose=verbose,
-        shuffle=False)  # The dataset shuffles (and Keras warns otherwise).
+        shuffle=False,
+    )  # The dataset shuffles (and Keras warns otherwise).
     return FitResult(history, initial_step, checkpoint.step)

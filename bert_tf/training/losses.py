@@ -45,12 +45,14 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         Per-example losses [B], reduced by `reduction`.
     """
 
-    def __init__(self,
-                 from_logits: bool = True,
-                 ignore_class: int = -1,
-                 reduction: str = "sum_over_batch_size",
-                 name: str = "masked_sparse_categorical_crossentropy",
-                 dtype=None):
+    def __init__(
+        self,
+        from_logits: bool = True,
+        ignore_class: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str = "masked_sparse_categorical_crossentropy",
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.ignore_class = int(ignore_class)
@@ -61,15 +63,15 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         valid = ops.not_equal(y_true, self.ignore_class)  # [B, P]
         labels = ops.where(valid, y_true, 0)
         per_position = ops.sparse_categorical_crossentropy(
-            labels, y_pred, from_logits=self.from_logits)  # [B, P]
+            labels, y_pred, from_logits=self.from_logits
+        )  # [B, P]
         weights = ops.cast(valid, "float32")
         total = ops.sum(per_position * weights, axis=-1)  # [B]
         return total / ops.maximum(ops.sum(weights, axis=-1), 1.0)
 
     def get_config(self):
         config = super().get_config()
-        config.update(from_logits=self.from_logits,
-                      ignore_class=self.ignore_class)
+        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
         return config
 
 
@@ -91,8 +93,7 @@ class MaskedSparseCategoricalAccuracy(keras.metrics.Mean):
     0.5
     """
 
-    def __init__(self, ignore_class: int = -1, name: str = "accuracy",
-                 dtype=None):
+    def __init__(self, ignore_class: int = -1, name: str = "accuracy", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.ignore_class = int(ignore_class)
 

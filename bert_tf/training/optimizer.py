@@ -23,7 +23,7 @@ Example:
 'AdamW'
 """
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -67,17 +67,16 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     [0.0, 0.0005, 0.0009, 0.0]
     """
 
-    def __init__(self,
-                 initial_learning_rate: float,
-                 warmup_steps: int,
-                 decay_schedule: Union[
-                     keras.optimizers.schedules.LearningRateSchedule, float,
-                     dict],
-                 name: str = "WarmUp"):
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        warmup_steps: int,
+        decay_schedule: keras.optimizers.schedules.LearningRateSchedule | float | dict,
+        name: str = "WarmUp",
+    ):
         super().__init__()
         if isinstance(decay_schedule, dict):
-            decay_schedule = keras.optimizers.schedules.deserialize(
-                decay_schedule)
+            decay_schedule = keras.optimizers.schedules.deserialize(decay_schedule)
         if int(warmup_steps) < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
         self.initial_learning_rate = float(initial_learning_rate)
@@ -110,12 +109,13 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def create_learning_rate_schedule(
-        learning_rate: float,
-        num_train_steps: int,
-        num_warmup_steps: int = 0,
-        decay: str = "linear",
-        end_learning_rate: float = 0.0,
-        power: float = 1.0) -> keras.optimizers.schedules.LearningRateSchedule:
+    learning_rate: float,
+    num_train_steps: int,
+    num_warmup_steps: int = 0,
+    decay: str = "linear",
+    end_learning_rate: float = 0.0,
+    power: float = 1.0,
+) -> keras.optimizers.schedules.LearningRateSchedule:
     """Warm-up then decay to `end_learning_rate` at `num_train_steps`.
 
     Args:
@@ -138,39 +138,43 @@ def create_learning_rate_schedule(
     if decay not in DECAYS:
         raise ValueError(f"decay must be one of {DECAYS}, got {decay!r}")
     if int(num_train_steps) < 1:
-        raise ValueError(
-            f"num_train_steps must be >= 1, got {num_train_steps!r}")
+        raise ValueError(f"num_train_steps must be >= 1, got {num_train_steps!r}")
     if not 0 <= int(num_warmup_steps) <= int(num_train_steps):
-        raise ValueError(f"num_warmup_steps must be in [0, num_train_steps="
-                         f"{num_train_steps}], got {num_warmup_steps!r}")
+        raise ValueError(
+            f"num_warmup_steps must be in [0, num_train_steps="
+            f"{num_train_steps}], got {num_warmup_steps!r}"
+        )
     if decay == "constant":
         after = keras.optimizers.schedules.PolynomialDecay(
-            learning_rate, num_train_steps, learning_rate, power=1.0)
+            learning_rate, num_train_steps, learning_rate, power=1.0
+        )
     else:
         after = keras.optimizers.schedules.PolynomialDecay(
-            learning_rate, num_train_steps, end_learning_rate,
-            power=1.0 if decay == "linear" else power)
+            learning_rate,
+            num_train_steps,
+            end_learning_rate,
+            power=1.0 if decay == "linear" else power,
+        )
     if not num_warmup_steps:
         return after
     return WarmUp(learning_rate, num_warmup_steps, after)
 
 
 def create_optimizer(
-        learning_rate: Union[float,
-                             keras.optimizers.schedules.LearningRateSchedule],
-        num_train_steps: Optional[int] = None,
-        num_warmup_steps: int = 0,
-        optimizer: str = "adamw",
-        weight_decay: float = 0.01,
-        decay: str = "linear",
-        end_learning_rate: float = 0.0,
-        power: float = 1.0,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-6,
-        global_clipnorm: Optional[float] = 1.0,
-        gradient_accumulation_steps: Optional[int] = None,
-        exclude_from_weight_decay: Sequence[str] = NO_WEIGHT_DECAY,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    num_train_steps: int | None = None,
+    num_warmup_steps: int = 0,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.01,
+    decay: str = "linear",
+    end_learning_rate: float = 0.0,
+    power: float = 1.0,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-6,
+    global_clipnorm: float | None = 1.0,
+    gradient_accumulation_steps: int | None = None,
+    exclude_from_weight_decay: Sequence[str] = NO_WEIGHT_DECAY,
 ) -> keras.optimizers.Optimizer:
     """BERT's optimizer: AdamW or LAMB with warm-up, decay and clipping.
 
@@ -203,22 +207,21 @@ def create_optimizer(
     'Lamb'
     """
     if optimizer not in OPTIMIZERS:
-        raise ValueError(
-            f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if not isinstance(learning_rate,
-                      keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         if num_train_steps is None:
-            raise ValueError("num_train_steps is required with a float "
-                             "learning_rate")
+            raise ValueError("num_train_steps is required with a float learning_rate")
         learning_rate = create_learning_rate_schedule(
-            float(learning_rate), num_train_steps, num_warmup_steps, decay,
-            end_learning_rate, power)
-    common = dict(learning_rate=learning_rate,
-                  beta_1=beta_1,
-                  beta_2=beta_2,
-                  epsilon=epsilon,
-                  global_clipnorm=global_clipnorm,
-                  gradient_accumulation_steps=gradient_accumulation_steps)
+            float(learning_rate), num_train_steps, num_warmup_steps, decay, end_learning_rate, power
+        )
+    common = dict(
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        global_clipnorm=global_clipnorm,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+    )
     if optimizer == "adamw":
         opt = keras.optimizers.AdamW(weight_decay=weight_decay, **common)
     elif optimizer == "lamb":

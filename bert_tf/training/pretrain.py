@@ -40,14 +40,13 @@ Example (a tiny run; see `bert_tf pretrain --help` for the flags):
 
 import gzip
 import os
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.config import PRESETS
-from bert_tf.config import BertConfig
+from bert_tf.config import PRESETS, BertConfig
 from bert_tf.data import pretraining as data_lib
 from bert_tf.encoder import BertEncoder
 from bert_tf.heads import BertPretrainer
@@ -55,10 +54,11 @@ from bert_tf.text import vocab_io
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import expand_input_files
 from bert_tf.training import distribute
-from bert_tf.training.losses import MaskedSparseCategoricalAccuracy
-from bert_tf.training.losses import MaskedSparseCategoricalCrossentropy
-from bert_tf.training.loop import FitResult
-from bert_tf.training.loop import fit_resumable
+from bert_tf.training.loop import FitResult, fit_resumable
+from bert_tf.training.losses import (
+    MaskedSparseCategoricalAccuracy,
+    MaskedSparseCategoricalCrossentropy,
+)
 from bert_tf.training.optimizer import create_optimizer
 
 __all__ = [
@@ -77,8 +77,7 @@ INPUT_FORMATS = data_lib.INPUT_FORMATS + ("tfrecord",)
 _PEEK_BYTES = 1 << 20
 
 
-def resolve_bert_config(
-        bert_config: Union[BertConfig, str, None]) -> BertConfig:
+def resolve_bert_config(bert_config: BertConfig | str | None) -> BertConfig:
     """A `BertConfig` from itself, a preset name or a `bert_config.json`.
 
     Raises:
@@ -88,19 +87,20 @@ def resolve_bert_config(
     if isinstance(bert_config, BertConfig):
         return bert_config
     if not bert_config:
-        raise ValueError("bert_config_file is required: a bert_config.json "
-                         f"path or a preset name ({', '.join(sorted(PRESETS))})")
+        raise ValueError(
+            "bert_config_file is required: a bert_config.json "
+            f"path or a preset name ({', '.join(sorted(PRESETS))})"
+        )
     if bert_config in PRESETS:
         return PRESETS[bert_config]
     if not tf.io.gfile.exists(bert_config):
         raise FileNotFoundError(
-            f"bert_config_file {bert_config!r} is neither a file nor a preset "
-            "name")
+            f"bert_config_file {bert_config!r} is neither a file nor a preset name"
+        )
     return BertConfig.from_json_file(bert_config)
 
 
-def check_corpus(input_files: Union[str, Sequence[str]],
-                 input_format: str) -> list:
+def check_corpus(input_files: str | Sequence[str], input_format: str) -> list:
     """Expands the globs and checks that some file holds text.
 
     Only the first MiB of each file is read, so huge corpora are cheap to
@@ -129,28 +129,32 @@ def check_corpus(input_files: Union[str, Sequence[str]],
                 raise ValueError(f"{f}: not a gzip file ({e})") from None
         if head.strip():
             return files
-    raise ValueError(f"input_file {input_files!r}: the corpus is empty (no "
-                     f"text in {len(files)} file(s): {files[:3]})")
+    raise ValueError(
+        f"input_file {input_files!r}: the corpus is empty (no "
+        f"text in {len(files)} file(s): {files[:3]})"
+    )
 
 
-def build_pretrainer(config: BertConfig,
-                     init_checkpoint: Optional[str] = None,
-                     dtype=None) -> BertPretrainer:
+def build_pretrainer(
+    config: BertConfig, init_checkpoint: str | None = None, dtype=None
+) -> BertPretrainer:
     """A `BertPretrainer` for `config`, optionally initialized from a
     Google TF1 checkpoint or a Hugging Face folder (encoder and, when
     present, pre-training heads)."""
     encoder = BertEncoder.from_bert_config(config, dtype=dtype)
     model = BertPretrainer(encoder)
     if init_checkpoint:
-        from bert_tf import checkpoints  # pylint: disable=g-import-not-at-top
+        from bert_tf import checkpoints
+
         path = init_checkpoint
         is_hf = tf.io.gfile.isdir(path) and tf.io.gfile.exists(
-            os.path.join(path, "model.safetensors"))
-        if not is_hf and not (tf.io.gfile.exists(path + ".index") or
-                              tf.io.gfile.isdir(path)):
+            os.path.join(path, "model.safetensors")
+        )
+        if not is_hf and not (tf.io.gfile.exists(path + ".index") or tf.io.gfile.isdir(path)):
             raise FileNotFoundError(
                 f"init_checkpoint {path!r}: no TF1 checkpoint (.index) or "
-                "Hugging Face folder (model.safetensors) there")
+                "Hugging Face folder (model.safetensors) there"
+            )
         if is_hf:
             checkpoints.load_hf_checkpoint(path, model)
         else:
@@ -159,10 +163,12 @@ def build_pretrainer(config: BertConfig,
     return model
 
 
-def compile_pretrainer(model: BertPretrainer,
-                       optimizer: keras.optimizers.Optimizer,
-                       jit_compile: bool = False,
-                       steps_per_execution: int = 1) -> BertPretrainer:
+def compile_pretrainer(
+    model: BertPretrainer,
+    optimizer: keras.optimizers.Optimizer,
+    jit_compile: bool = False,
+    steps_per_execution: int = 1,
+) -> BertPretrainer:
     """Compiles with the masked-LM and next-sentence losses and metrics.
 
     Logs: `mlm_logits_loss` (mean cross-entropy over the masked positions
@@ -173,23 +179,21 @@ def compile_pretrainer(model: BertPretrainer,
         optimizer=optimizer,
         loss={
             "mlm_logits": MaskedSparseCategoricalCrossentropy(from_logits=True),
-            "nsp_logits": keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True),
+            "nsp_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         },
         metrics={
             "mlm_logits": [MaskedSparseCategoricalAccuracy(name="accuracy")],
-            "nsp_logits": [
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-            ],
+            "nsp_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         },
         jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution)
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
-def load_pretraining_tokenizer(vocab_file: str, do_lower_case: bool,
-                               config: Optional[BertConfig] = None
-                               ) -> BertTokenizer:
+def load_pretraining_tokenizer(
+    vocab_file: str, do_lower_case: bool, config: BertConfig | None = None
+) -> BertTokenizer:
     """A `BertTokenizer` for pre-training, with the vocabulary checked.
 
     Raises:
@@ -200,48 +204,51 @@ def load_pretraining_tokenizer(vocab_file: str, do_lower_case: bool,
     tokens = vocab_io.load_vocabulary(vocab_file)
     missing = [t for t in vocab_io.SPECIAL_TOKENS if t not in tokens]
     if missing:
-        raise ValueError(f"vocab_file {vocab_file}: lacks the special tokens "
-                         f"{missing}, which pre-training needs")
+        raise ValueError(
+            f"vocab_file {vocab_file}: lacks the special tokens {missing}, which pre-training needs"
+        )
     if config is not None and len(tokens) > config.vocab_size:
         raise ValueError(
             f"vocab_file {vocab_file} has {len(tokens)} tokens but the model's "
-            f"vocab_size is {config.vocab_size}")
+            f"vocab_size is {config.vocab_size}"
+        )
     return BertTokenizer(vocab_file, lower_case=do_lower_case)
 
 
 def run_pretraining(
-        input_file: Union[str, Sequence[str]],
-        output_dir: str,
-        vocab_file: str,
-        bert_config: Union[BertConfig, str],
-        *,
-        do_lower_case: bool = True,
-        input_format: str = "sentences",
-        init_checkpoint: Optional[str] = None,
-        max_seq_length: int = 128,
-        max_predictions_per_seq: int = 20,
-        masked_lm_prob: float = 0.15,
-        short_seq_prob: float = 0.1,
-        do_whole_word_mask: bool = False,
-        train_batch_size: int = 32,
-        learning_rate: float = 1e-4,
-        num_train_steps: int = 100000,
-        num_warmup_steps: int = 10000,
-        save_checkpoints_steps: int = 1000,
-        optimizer: str = "adamw",
-        weight_decay: float = 0.01,
-        lr_decay: str = "linear",
-        global_clipnorm: Optional[float] = 1.0,
-        gradient_accumulation_steps: Optional[int] = None,
-        strategy: Union[str, tf.distribute.Strategy] = "default",
-        mixed_precision: Optional[str] = None,
-        jit_compile: bool = False,
-        steps_per_execution: int = 1,
-        eval_input_file: Optional[Union[str, Sequence[str]]] = None,
-        eval_steps: int = 20,
-        seed: int = 12345,
-        export: bool = True,
-        verbose="auto") -> Tuple[BertPretrainer, FitResult]:
+    input_file: str | Sequence[str],
+    output_dir: str,
+    vocab_file: str,
+    bert_config: BertConfig | str,
+    *,
+    do_lower_case: bool = True,
+    input_format: str = "sentences",
+    init_checkpoint: str | None = None,
+    max_seq_length: int = 128,
+    max_predictions_per_seq: int = 20,
+    masked_lm_prob: float = 0.15,
+    short_seq_prob: float = 0.1,
+    do_whole_word_mask: bool = False,
+    train_batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    num_train_steps: int = 100000,
+    num_warmup_steps: int = 10000,
+    save_checkpoints_steps: int = 1000,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.01,
+    lr_decay: str = "linear",
+    global_clipnorm: float | None = 1.0,
+    gradient_accumulation_steps: int | None = None,
+    strategy: str | tf.distribute.Strategy = "default",
+    mixed_precision: str | None = None,
+    jit_compile: bool = False,
+    steps_per_execution: int = 1,
+    eval_input_file: str | Sequence[str] | None = None,
+    eval_steps: int = 20,
+    seed: int = 12345,
+    export: bool = True,
+    verbose="auto",
+) -> tuple[BertPretrainer, FitResult]:
     """Pre-trains BERT; resumes from `output_dir/checkpoints` if present.
 
     Args:
@@ -288,24 +295,29 @@ def run_pretraining(
         strategy = distribute.get_strategy(strategy)
     # -- check everything before touching output_dir ----------------------
     if input_format not in INPUT_FORMATS:
-        raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got "
-                         f"{input_format!r}")
+        raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
     config = resolve_bert_config(bert_config)
     if max_seq_length > config.max_position_embeddings:
         raise ValueError(
             f"max_seq_length={max_seq_length} is above the model's "
-            f"max_position_embeddings={config.max_position_embeddings}")
+            f"max_position_embeddings={config.max_position_embeddings}"
+        )
     if max_predictions_per_seq > max_seq_length:
-        raise ValueError(f"max_predictions_per_seq={max_predictions_per_seq} "
-                         f"is above max_seq_length={max_seq_length}")
-    for name, value in (("train_batch_size", train_batch_size),
-                        ("num_train_steps", num_train_steps),
-                        ("save_checkpoints_steps", save_checkpoints_steps)):
+        raise ValueError(
+            f"max_predictions_per_seq={max_predictions_per_seq} "
+            f"is above max_seq_length={max_seq_length}"
+        )
+    for name, value in (
+        ("train_batch_size", train_batch_size),
+        ("num_train_steps", num_train_steps),
+        ("save_checkpoints_steps", save_checkpoints_steps),
+    ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not 0 <= num_warmup_steps <= num_train_steps:
-        raise ValueError(f"num_warmup_steps={num_warmup_steps} must be in "
-                         f"[0, num_train_steps={num_train_steps}]")
+        raise ValueError(
+            f"num_warmup_steps={num_warmup_steps} must be in [0, num_train_steps={num_train_steps}]"
+        )
     if not vocab_file:
         raise ValueError("vocab_file is required")
     tokenizer = load_pretraining_tokenizer(vocab_file, do_lower_case, config)
@@ -315,64 +327,83 @@ def run_pretraining(
     distribute.set_mixed_precision(mixed_precision)
     keras.utils.set_random_seed(seed)
 
-    data_args = dict(max_seq_length=max_seq_length,
-                     max_predictions_per_seq=max_predictions_per_seq)
+    data_args = dict(max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq)
 
     def dataset(files, repeat, data_seed):
         if input_format == "tfrecord":
-            return data_lib.tfrecord_dataset(files, train_batch_size,
-                                             repeat=repeat, shuffle=repeat,
-                                             seed=data_seed, **data_args)
+            return data_lib.tfrecord_dataset(
+                files, train_batch_size, repeat=repeat, shuffle=repeat, seed=data_seed, **data_args
+            )
         return data_lib.pretraining_dataset(
-            files, tokenizer, train_batch_size,
-            masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob,
-            do_whole_word_mask=do_whole_word_mask, input_format=input_format,
-            seed=data_seed, repeat=repeat, **data_args)
+            files,
+            tokenizer,
+            train_batch_size,
+            masked_lm_prob=masked_lm_prob,
+            short_seq_prob=short_seq_prob,
+            do_whole_word_mask=do_whole_word_mask,
+            input_format=input_format,
+            seed=data_seed,
+            repeat=repeat,
+            **data_args,
+        )
 
     def dataset_fn(skip):
         # The pipeline is deterministic under its seed: skipping the
         # batches already trained puts a resumed run where it stopped.
-        return dataset(input_file, True, seed).skip(skip).map(
-            data_lib.to_model_inputs)
+        return dataset(input_file, True, seed).skip(skip).map(data_lib.to_model_inputs)
 
     validation = None
     if eval_input_file:
         # Fixed held-out batches (cached: the same masks at every
         # evaluation).
-        validation = dataset(eval_input_file, False, seed + 1).take(
-            eval_steps).map(data_lib.to_model_inputs).cache()
+        validation = (
+            dataset(eval_input_file, False, seed + 1)
+            .take(eval_steps)
+            .map(data_lib.to_model_inputs)
+            .cache()
+        )
 
     with strategy.scope():
         model = build_pretrainer(config, init_checkpoint)
         opt = create_optimizer(
-            learning_rate, num_train_steps=num_train_steps,
-            num_warmup_steps=num_warmup_steps, optimizer=optimizer,
-            weight_decay=weight_decay, decay=lr_decay,
+            learning_rate,
+            num_train_steps=num_train_steps,
+            num_warmup_steps=num_warmup_steps,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            decay=lr_decay,
             global_clipnorm=global_clipnorm,
-            gradient_accumulation_steps=gradient_accumulation_steps)
-        compile_pretrainer(model, opt, jit_compile=jit_compile,
-                           steps_per_execution=steps_per_execution)
+            gradient_accumulation_steps=gradient_accumulation_steps,
+        )
+        compile_pretrainer(
+            model, opt, jit_compile=jit_compile, steps_per_execution=steps_per_execution
+        )
 
     tf.io.gfile.makedirs(output_dir)
     result = fit_resumable(
-        model, dataset_fn, num_train_steps,
+        model,
+        dataset_fn,
+        num_train_steps,
         checkpoint_dir=os.path.join(output_dir, "checkpoints"),
         save_checkpoints_steps=save_checkpoints_steps,
         validation_data=validation,
-        tensorboard_dir=(os.path.join(output_dir, "logs")
-                         if distribute.is_chief(strategy) else None),
+        tensorboard_dir=(
+            os.path.join(output_dir, "logs") if distribute.is_chief(strategy) else None
+        ),
         strategy=strategy,
-        verbose=verbose)
-    logging.info("Trained steps %d..%d of %d", result.initial_step,
-                 result.final_step, num_train_steps)
-    if export and distribute.is_chief(strategy) and (
-            result.final_step >= num_train_steps):
-        from bert_tf import checkpoints  # pylint: disable=g-import-not-at-top
+        verbose=verbose,
+    )
+    logging.info(
+        "Trained steps %d..%d of %d", result.initial_step, result.final_step, num_train_steps
+    )
+    if export and distribute.is_chief(strategy) and (result.final_step >= num_train_steps):
+        from bert_tf import checkpoints
+
         checkpoints.save_google_checkpoint(
-            model, os.path.join(output_dir, "export", "google"), vocab_file)
+            model, os.path.join(output_dir, "export", "google"), vocab_file
+        )
         checkpoints.save_hf_checkpoint(
-            model, os.path.join(output_dir, "export", "huggingface"),
-            vocab_file)
-        logging.info("Exported the weights to %s",
-                     os.path.join(output_dir, "export"))
+            model, os.path.join(output_dir, "export", "huggingface"), vocab_file
+        )
+        logging.info("Exported the weights to %s", os.path.join(output_dir, "export"))
     return model, result

@@ -24,9 +24,7 @@ def build_request(model, inputs, signature="serving_default"):
     request.model_spec.name = model
     request.model_spec.signature_name = signature
     for name, texts in inputs.items():
-        request.inputs[name].CopyFrom(
-            tf.make_tensor_proto(list(texts), dtype=tf.string)
-        )
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(list(texts), dtype=tf.string))
     return request
 
 
@@ -61,9 +59,7 @@ def main():
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(
-        grpc.insecure_channel(args.host)
-    )
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(args.host))
     request = build_request(args.model, inputs, args.signature)
     response = stub.Predict(request, timeout=args.timeout)
     print(json.dumps(to_json(response), ensure_ascii=False, indent=1))
