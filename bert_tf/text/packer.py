@@ -210,7 +210,7 @@ class BertPacker(TextLayer):
     >>> out = packer([tf.ragged.constant([[5, 6, 7]]),
     ...               tf.ragged.constant([[8, 9, 10, 11]])])
     >>> out["input_word_ids"].numpy().tolist()
-    [[101, 5, 6, 102, 8, 9, 102, 0]]
+    [[101, 5, 6, 7, 102, 8, 9, 102]]
     """
 
     def __init__(
