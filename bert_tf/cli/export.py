@@ -164,9 +164,7 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
 
 def _checkpoint_module():
     """The serving module of --model from --init_checkpoint."""
-    from bert_tf.export import (
-        task_serving,
-    )
+    from bert_tf.export import task_serving
     from bert_tf.tasks import common
 
     if not FLAGS.init_checkpoint:
@@ -266,9 +264,7 @@ def _export_preprocessing() -> None:
         preprocessing,
         tflite,
     )
-    from bert_tf.text import (
-        BertTokenizer,
-    )
+    from bert_tf.text import BertTokenizer
 
     missing = [f"--{n}" for n in ("do_lower_case", "export_path") if getattr(FLAGS, n) is None]
     if missing:

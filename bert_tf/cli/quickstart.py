@@ -405,12 +405,8 @@ def main(argv):
     import keras
     import numpy as np
 
-    from bert_tf.data import (
-        stdlib_corpus,
-    )
-    from bert_tf.encoder import (
-        BertEncoder,
-    )
+    from bert_tf.data import stdlib_corpus
+    from bert_tf.encoder import BertEncoder
     from bert_tf.tasks import (
         classification,
         common,

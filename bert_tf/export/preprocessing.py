@@ -201,9 +201,7 @@ def export_preprocessing(
     ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
     """
     # The task exports' writer: temporary folder, op audit, then swap.
-    from bert_tf.export import (
-        task_serving,
-    )
+    from bert_tf.export import task_serving
 
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise FileExistsError(f"{export_dir} exists; pass overwrite=True to replace it")

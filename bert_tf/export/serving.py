@@ -226,12 +226,8 @@ def parse_models_config(text: str):
     Raises:
       ValueError: the text is not a valid `ModelServerConfig`.
     """
-    from google.protobuf import (
-        text_format,
-    )
-    from tensorflow_serving.config import (
-        model_server_config_pb2,
-    )
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
     try:
@@ -446,9 +442,7 @@ def read_warmup_requests(
       `(signature_name, {input name: numpy array})` per record (strings as
       `bytes` objects).
     """
-    from tensorflow_serving.apis import (
-        prediction_log_pb2,
-    )
+    from tensorflow_serving.apis import prediction_log_pb2
 
     path = os.path.join(export_dir, WARMUP_DIR, WARMUP_FILE)
     if not os.path.exists(path):
@@ -577,9 +571,7 @@ def export_for_serving(
     >>> r.version, r.warmup_records, list_models(base)
     (1, 5, ['pre'])
     """
-    from bert_tf.export import (
-        task_serving,
-    )
+    from bert_tf.export import task_serving
 
     if isinstance(module_or_model_dir, (str, os.PathLike)):
         model_dir = os.fspath(module_or_model_dir)

@@ -551,12 +551,8 @@ class EmbedderServing(TaskServingModule):
         seq_length: int,
         vocab_path: str | None = None,
     ):
-        from bert_tf.encoder import (
-            BertEncoder,
-        )
-        from bert_tf.heads import (
-            BertEmbedder,
-        )
+        from bert_tf.encoder import BertEncoder
+        from bert_tf.heads import BertEmbedder
 
         if isinstance(model, BertEncoder):
             model = BertEmbedder(model, pooling="mean")
@@ -794,9 +790,7 @@ def build_serving_module(model_dir: str, vocab_path_for_asset: bool = True) -> T
     task = common.load_task(model_dir)
     vocab_path = os.path.join(model_dir, common.VOCAB_FILE) if vocab_path_for_asset else None
     if task_name == "squad":
-        from bert_tf.export import (
-            squad_serving,
-        )
+        from bert_tf.export import squad_serving
 
         return squad_serving.SpanLabelerServing.from_task(task, vocab_path=vocab_path)
     return _TASKS[task_name].from_task(task, vocab_path=vocab_path)
