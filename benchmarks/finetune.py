@@ -161,22 +161,17 @@ def bench_squad():
 
 
 def bench_quickstart():
-    from bert_tf.cli import quickstart
     from bert_tf.data import stdlib_corpus
+    from bert_tf.recipes import quickstart, stdlib_task
     from bert_tf.tasks import classification, common
 
-    packages, train, dev, test, _ = quickstart.make_task(stdlib_corpus.docstrings(), 6)
+    packages, train, dev, test, _ = stdlib_task.make_task(stdlib_corpus.docstrings(), 6)
     encoder, tokenizer, vocab = common.load_initial_model(
         "minilm", max_seq_length=FLAGS.max_seq_length
     )
 
     def as_data(rows):
-        return classification.ClassificationData(
-            [(r["text"],) for r in rows],
-            [r["label"] for r in rows],
-            list(range(1, len(rows) + 1)),
-            "quickstart",
-        )
+        return stdlib_task.classification_data(rows, "quickstart")
 
     model_dir = os.path.join(FLAGS.work_dir, "quickstart")
     start = time.time()
@@ -195,11 +190,11 @@ def bench_quickstart():
         verbose=2,
     )
     metrics = classification.evaluate_classifier(model_dir, as_data(test))
-    majority = collections.Counter(r["label"] for r in train).most_common(1)[0]
+    _, majority_accuracy = stdlib_task.majority_baseline(train, test)
     return {
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
-        "majority_accuracy": sum(r["label"] == majority[0] for r in test) / len(test),
+        "majority_accuracy": majority_accuracy,
         "tfidf_logistic_accuracy": quickstart.tfidf_baseline(train, test, packages),
         "packages": packages,
         "train": len(train),
@@ -215,15 +210,15 @@ def bench_throughput():
     import numpy as np
     import tensorflow as tf
 
-    from bert_tf.cli import quickstart
     from bert_tf.data import stdlib_corpus
     from bert_tf.heads import BertClassifier
+    from bert_tf.recipes import stdlib_task
     from bert_tf.tasks import classification, common
     from bert_tf.text import BertPreprocessor
 
     seq, batch, n = FLAGS.max_seq_length, FLAGS.batch_size, FLAGS.throughput_examples
     n -= n % batch
-    _, train, _, _, _ = quickstart.make_task(stdlib_corpus.docstrings(), 6)
+    _, train, _, _, _ = stdlib_task.make_task(stdlib_corpus.docstrings(), 6)
     texts = [r["text"] for r in train][:n]
     index = {p: i for i, p in enumerate(sorted({r["label"] for r in train}))}
     labels = np.array([index[r["label"]] for r in train][:n], np.int32)

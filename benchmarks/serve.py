@@ -51,10 +51,8 @@ import _common  # noqa: E402
 
 from bert_tf.data import stdlib_corpus  # noqa: E402
 from bert_tf.encoder import INPUT_NAMES  # noqa: E402
-from bert_tf.export import (
-    task_serving,  # noqa: E402
-    tflite,  # noqa: E402
-)
+from bert_tf.export import saved_model_writer, tflite  # noqa: E402
+from bert_tf.export.classifier_serving import ClassifierServing  # noqa: E402
 from bert_tf.heads import BertClassifier  # noqa: E402
 from bert_tf.tasks import common  # noqa: E402
 
@@ -198,12 +196,10 @@ def main():
     texts = real_strings(args.strings)
     encoder, tokenizer, vocab_file = common.load_initial_model("minilm", max_seq_length=SEQ_LENGTH)
     model = BertClassifier(encoder, num_classes=len(LABELS))
-    module = task_serving.ClassifierServing(
-        model, tokenizer, SEQ_LENGTH, labels=LABELS, vocab_path=vocab_file
-    )
+    module = ClassifierServing(model, tokenizer, SEQ_LENGTH, labels=LABELS, vocab_path=vocab_file)
     export_dir = os.path.join(work_dir, "saved_model")
     log("exporting the SavedModel ...")
-    task_serving.save_serving_module(module, export_dir, overwrite=True)
+    saved_model_writer.save_serving_module(module, export_dir, overwrite=True)
     serving = tf.saved_model.load(export_dir).signatures["serving_default"]
 
     def saved_model_logits(batch):

@@ -52,6 +52,14 @@ def _initializer(encoder):
     return keras.initializers.TruncatedNormal(stddev=encoder.initializer_range)
 
 
+def _dropout_dense(x, encoder, units: int, dropout: float, dropout_name: str, dense_name: str):
+    """Dropout, then a float32 dense layer (logits stay float32 under mixed precision)."""
+    x = keras.layers.Dropout(dropout, name=dropout_name)(x)
+    return keras.layers.Dense(
+        units, kernel_initializer=_initializer(encoder), dtype="float32", name=dense_name
+    )(x)
+
+
 class _BertTask(keras.Model):
     """Shared config handling: the encoder is serialized in `get_config`."""
 
@@ -190,13 +198,9 @@ class BertClassifier(_BertTask):
             raise ValueError(f"num_classes must be >= 1, got {num_classes!r}.")
         inputs = _inputs()
         pooled = encoder(inputs)["pooled_output"]  # [B, H]
-        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        logits = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=_initializer(encoder),
-            dtype="float32",
-            name="logits",
-        )(x)  # [B, C]
+        logits = _dropout_dense(
+            pooled, encoder, num_classes, dropout, "classifier_dropout", "logits"
+        )  # [B, C]
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes = int(num_classes)
@@ -224,13 +228,9 @@ class BertRegressor(_BertTask):
         _check_encoder(encoder)
         inputs = _inputs()
         pooled = encoder(inputs)["pooled_output"]  # [B, H]
-        x = keras.layers.Dropout(dropout, name="regressor_dropout")(pooled)
-        values = keras.layers.Dense(
-            num_outputs,
-            kernel_initializer=_initializer(encoder),
-            dtype="float32",
-            name="values",
-        )(x)  # [B, num_outputs]
+        values = _dropout_dense(
+            pooled, encoder, num_outputs, dropout, "regressor_dropout", "values"
+        )  # [B, num_outputs]
         super().__init__(inputs=inputs, outputs=values, **kwargs)
         self.encoder = encoder
         self.num_outputs = int(num_outputs)
@@ -266,13 +266,9 @@ class BertTokenClassifier(_BertTask):
         _check_encoder(encoder)
         inputs = _inputs()
         sequence = encoder(inputs)["sequence_output"]  # [B, S, H]
-        x = keras.layers.Dropout(dropout, name="token_dropout")(sequence)
-        logits = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=_initializer(encoder),
-            dtype="float32",
-            name="logits",
-        )(x)  # [B, S, C]
+        logits = _dropout_dense(
+            sequence, encoder, num_classes, dropout, "token_dropout", "logits"
+        )  # [B, S, C]
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes = int(num_classes)

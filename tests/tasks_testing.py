@@ -85,9 +85,9 @@ def tokenizer(directory: str) -> BertTokenizer:
     return BertTokenizer(write_vocab(directory), lower_case=True)
 
 
-def tiny_encoder(max_positions: int = 64) -> BertEncoder:
+def tiny_encoder(max_positions: int = 64, vocab_size: int = len(VOCAB)) -> BertEncoder:
     return BertEncoder(
-        vocab_size=len(VOCAB),
+        vocab_size=vocab_size,
         hidden_size=16,
         num_hidden_layers=1,
         num_attention_heads=2,

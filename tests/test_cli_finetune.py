@@ -125,8 +125,11 @@ def test_clear_errors(workdir, args, message):
     assert "Traceback" not in proc.stderr
 
 
-# TF's C++ log lines: "2026-12-05 00:44:05.697248: I external/...cc:31] ...".
-TF_CPP_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] ", re.M)
+# TF's C++ log lines, TF 2.20 ("2026-12-05 00:44:05.697248: I external/...cc:31] ...")
+# and TF 2.21's Abseil ones ("I0000 00:00:1796434438.597753  22899 cudart_stub.cc:31] ...").
+TF_CPP_LOG_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} [\d:. ]+ \S+\.cc:\d+\] )", re.M
+)
 
 
 def test_entry_point_and_convert(workdir, tmp_path):
@@ -221,11 +224,11 @@ def test_squad_finetune_and_predict(workdir):
 
 def test_tf_logs_flag_and_user_setting(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    cli.quiet_tensorflow(["--task=ner"])
+    assert cli.quiet_tensorflow(["--task=ner"])
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
-    cli.quiet_tensorflow(["--tf_logs"])
+    assert not cli.quiet_tensorflow(["--tf_logs"])
     assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # The user's choice stands.
-    cli.quiet_tensorflow([])
+    assert not cli.quiet_tensorflow([])
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"

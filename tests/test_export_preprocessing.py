@@ -9,6 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import serving_test_base as stb
 import tensorflow as tf
 
 from bert_tf.data.edge_text import EDGE_CASES
@@ -46,22 +47,14 @@ def exported(tmp_path_factory, minilm_vocab_path):
 
 
 def test_vocab_is_an_asset_and_no_build_path_leaks(exported, minilm_vocab_path):
-    export_dir = exported["dir"]
-    with open(os.path.join(export_dir, "assets", "vocab.txt"), "rb") as f:
-        with open(minilm_vocab_path, "rb") as g:
-            assert f.read() == g.read()
-    leaks = [
-        exported["source"],
-        os.path.dirname(os.path.abspath(__file__)),
-        os.path.dirname(export_dir),
-        "bert_tf_vocab_",
-    ]
-    for root, _, files in os.walk(export_dir):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                data = f.read()
-            for leak in leaks:
-                assert leak.encode() not in data, (name, leak)
+    stb.check_vocab_asset(exported["dir"], minilm_vocab_path)
+    stb.check_no_path_leak(exported["dir"], exported["source"], "bert_tf_vocab_")
+    loaded = stb.load_without_source(exported["dir"], exported["source"])
+    stb.check_signatures(
+        loaded,
+        {"serving_default": ["text"], "serving_pair": ["text_a", "text_b"]},
+        exact=True,
+    )
 
 
 def test_op_audit_lists_only_core_and_tf_text_ops(exported):
@@ -119,14 +112,6 @@ FRESH_PROCESS = textwrap.dedent("""
       out["vocab_lines"] = len(f.read().splitlines())
     sig = m.signatures["serving_default"]
     out["input_shape"] = sig.structured_input_signature[1]["text"].shape.as_list()
-    # TF Serving's path: the TF1 loader and Session.run on tensor names.
-    with tf.compat.v1.Graph().as_default() as graph:
-      with tf.compat.v1.Session(graph=graph) as sess:
-        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
-        signature = meta.signature_def["serving_default"]
-        fetches = {k: v.name for k, v in signature.outputs.items()}
-        result = sess.run(fetches, {signature.inputs["text"].name: texts})
-        out["tf1"] = {k: v.tolist() for k, v in result.items()}
     out["modules"] = sorted(m for m in sys.modules if m.startswith(("bert_tf", "keras_hub")))
     print(json.dumps(out))
 """)
@@ -152,13 +137,27 @@ def fresh_process_results(exported):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_loads_without_bert_tf_and_matches_keras(exported, fresh_process_results):
+def test_loads_without_bert_tf_and_matches_keras(exported, fresh_process_results, tmp_path):
     got = fresh_process_results
     assert got["modules"] == []
     want = exported["preprocessor"](tf.constant(TEXTS))
-    for key, value in want.items():
-        np.testing.assert_array_equal(got["call"][key], value, err_msg=key)
-        np.testing.assert_array_equal(got["tf1"][key], value, err_msg=key)
+    stb.assert_arrays_equal(got["call"], want)
+    # TF Serving's path: the TF1 loader and Session.run on tensor names.
+    stb.check_tf1_loader(
+        exported["dir"],
+        [
+            {"signature": "serving_default", "inputs": {"text": TEXTS}},
+            {"signature": "serving_pair", "inputs": {"text_a": TEXTS, "text_b": TEXTS[::-1]}},
+        ],
+        lambda inputs: exported["preprocessor"](
+            [tf.constant(v) for v in inputs.values()]
+            if len(inputs) > 1
+            else tf.constant(inputs["text"])
+        ),
+        stb.assert_arrays_equal,
+        tmp_path,
+        signatures={"serving_default": ["text"], "serving_pair": ["text_a", "text_b"]},
+    )
     pair = exported["preprocessor"]([tf.constant(TEXTS), tf.constant(TEXTS[::-1])])
     for key, value in pair.items():
         np.testing.assert_array_equal(got["pair"][key], value, err_msg=key)

@@ -19,6 +19,7 @@ import shutil
 
 import numpy as np
 import pytest
+import serving_test_base as stb
 import serving_testing as st
 import tasks_testing as tt
 import tensorflow as tf
@@ -253,20 +254,24 @@ def _pending(what):
 
 
 CASES = {
-    # name: how the model is made, its Keras reference, how it is exported.
+    # name: its serving_default inputs, how the model is made, its Keras
+    # reference, how it is exported.
     "classify": dict(
+        inputs=["text"],
         make="classifier",
         reference=classifier_reference,
         compare=compare_classifier,
         export="python",
     ),
     "classify_pair": dict(
+        inputs=["text_a", "text_b"],
         make="pair",
         reference=classifier_reference,
         compare=compare_classifier,
         export="cli",
     ),
     "ner": dict(
+        inputs=["text"],
         make="ner",
         reference=ner_reference,
         compare=compare_ner,
@@ -275,12 +280,14 @@ CASES = {
     # SQuAD's reference is the module itself (tests/test_export_squad.py
     # checks it against bert_tf.tasks.squad's Python decoding).
     "squad": dict(
+        inputs=["question", "context"],
         make="squad",
         reference=module_reference,
         compare=compare_all_outputs,
         export="python",
     ),
     "embed": dict(
+        inputs=["text"],
         make="embedder",
         reference=embedder_reference,
         compare=compare_embedder,
@@ -289,6 +296,8 @@ CASES = {
     # Fill-mask's reference is the module itself (tests/test_export_tasks.py
     # checks it against the Keras pretrainer).
     "fill_mask": dict(
+        inputs=["text"],
+        token_ids=["masked_lm_positions"],  # Beside the packed inputs.
         make="fill_mask",
         reference=module_reference,
         compare=compare_all_outputs,
@@ -428,12 +437,17 @@ def test_tf1_loader_replays_warmup_and_matches_keras(case, exported, fresh):
     requests = st.parse_warmup_file(path)
     assert requests and all(r["signature"] == "serving_default" for r in requests)
     assert {r["model"] for r in requests} == {case}
-    got = fresh[case]
-    assert {"serving_default", "preprocess", "token_ids"} <= set(got["signatures"])
-    errors = []
-    for request, outputs in zip(requests, got["sequential"]):
-        want = CASES[case]["reference"](entry, request["inputs"])
-        errors.append(CASES[case]["compare"](outputs, want))
+    errors = stb.check_tf1_result(
+        fresh[case],
+        requests,
+        functools.partial(CASES[case]["reference"], entry),
+        CASES[case]["compare"],
+        signatures={
+            "serving_default": CASES[case]["inputs"],
+            "preprocess": ["text"],
+            "token_ids": stb.PACKED_INPUTS + CASES[case].get("token_ids", []),
+        },
+    )
     assert len(errors) == len(requests)
 
 

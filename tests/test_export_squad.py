@@ -11,16 +11,26 @@ import os
 import keras
 import numpy as np
 import pytest
+import serving_test_base as stb
 import tasks_testing as tt
 import tensorflow as tf
-import tensorflow_text
+import tensorflow_text  # noqa: F401  Registers TF-Text's ops for loading.
 
-from bert_tf.export import squad_serving
+from bert_tf.export import squad_serving, tflite
 from bert_tf.heads import BertSpanLabeler
 from bert_tf.tasks import common, squad
+from bert_tf.text import BertTokenizer
 
 S, STRIDE, MAX_QUERY = 24, 5, 6
 DECODE = dict(n_best_size=6, max_answer_length=4)
+OUTPUTS = [
+    "answer_end",
+    "answer_start",
+    "answer_text",
+    "null_score_diff",
+    "num_windows",
+    "score",
+]
 
 _WORDS = [w for w in tt.WORDS if not w.startswith("##")]
 # Words outside the vocabulary, several non-ASCII: offsets in code points.
@@ -148,12 +158,6 @@ def _check(got, python, contexts, v2, threshold=0.0):
     assert predictions, "no questions"
 
 
-def _save_and_load(setup, module, name):
-    path = os.path.join(setup["dir"], name)
-    tf.saved_model.save(module, path, signatures=module.signatures())
-    return tf.saved_model.load(path)
-
-
 @pytest.fixture(scope="module")
 def saved_v2(setup):
     """A v2.0 SavedModel whose threshold splits the questions' decisions."""
@@ -164,19 +168,35 @@ def saved_v2(setup):
     threshold = float((odds[2] + odds[3]) / 2)
     options["null_score_diff_threshold"] = threshold
     # The source vocabulary is gone before the SavedModel is loaded.
-    vocab_dir = os.path.join(setup["dir"], "vocab_v2")
-    os.makedirs(vocab_dir)
-    tokenizer = tt.tokenizer(vocab_dir)
-    module = squad_serving.SpanLabelerServing(
-        setup["model"], tokenizer, S, STRIDE, MAX_QUERY, **options
+    path = os.path.join(setup["dir"], "v2")
+
+    def save(module):
+        tf.saved_model.save(module, path, signatures=module.signatures())
+        return path
+
+    loaded, _, source, module = stb.export_without_source(
+        setup["dir"],
+        tt.VOCAB,
+        lambda vocab: squad_serving.SpanLabelerServing(
+            setup["model"], BertTokenizer(vocab, lower_case=True), S, STRIDE, MAX_QUERY, **options
+        ),
+        save,
     )
-    loaded = _save_and_load(setup, module, "v2")
-    os.remove(os.path.join(vocab_dir, "vocab.txt"))
-    return loaded, module, options, threshold
+    return loaded, module, options, threshold, path, source
 
 
 def test_v2_savedmodel_matches_python(setup, saved_v2):
-    loaded, _, options, threshold = saved_v2
+    loaded, _, options, threshold, path, source = saved_v2
+    stb.check_signatures(
+        loaded,
+        {
+            "serving_default": ["context", "question"],
+            "preprocess": ["text"],
+            "token_ids": stb.PACKED_INPUTS,
+        },
+        exact=True,
+    )
+    stb.check_no_path_leak(path, source)
     questions, contexts = _examples()
     python = _python(setup, setup["model"], questions, contexts, **options)
     got = loaded.signatures["serving_default"](
@@ -254,21 +274,20 @@ def test_v1_savedmodel_and_edge_inputs(setup):
     )
     assert got["num_windows"][-1] == 1
 
-    empty = serve(question=tf.constant([], tf.string), context=tf.constant([], tf.string))
-    assert {k: v.shape.as_list() for k, v in empty.items()} == {
-        k: [0]
-        for k in (
-            "answer_text",
-            "answer_start",
-            "answer_end",
-            "score",
-            "null_score_diff",
-            "num_windows",
-        )
-    }
+    batches = stb.check_batches(
+        serve,
+        lambda n: dict(
+            question=tf.constant(questions[:n], tf.string),
+            context=tf.constant(contexts[:n], tf.string),
+        ),
+    )
+    assert {k: list(v.shape) for k, v in batches[0].items()} == {k: [0] for k in OUTPUTS}
 
-    with pytest.raises(tf.errors.InvalidArgumentError, match="question and context"):
-        serve(question=tf.constant(["a?", "b?"]), context=tf.constant(["a"]))
+    stb.check_unequal_batches(
+        serve,
+        dict(question=tf.constant(["a?", "b?"]), context=tf.constant(["a"])),
+        "question and context",
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="context is not valid UTF-8"):
         serve(
             question=tf.constant(["a?", "b?"]),
@@ -310,40 +329,25 @@ def test_from_task_reads_task_json(setup):
 
 
 def test_tflite_equals_savedmodel(saved_v2):
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    loaded, module, _, _ = saved_v2
-    model = squad_serving.convert_tflite(module)
-    interpreter = litert.InterpreterWithCustomOps(
-        custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-        model_content=model,
-    )
-    assert interpreter.get_signature_list()["serving_default"] == {
-        "inputs": ["context", "question"],
-        "outputs": [
-            "answer_end",
-            "answer_start",
-            "answer_text",
-            "null_score_diff",
-            "num_windows",
-            "score",
-        ],
-    }
-    runner = interpreter.get_signature_runner("serving_default")
+    loaded, module, *_ = saved_v2
     questions, contexts = _examples()
     questions += ["", "who?"]
     contexts += ["", " "]
-    for rows in ([2], [0, 3, 5], [1, 4, 6], [7, 0, 8], [7], []):
-        q = [questions[r] for r in rows]
-        c = [contexts[r] for r in rows]
-        want = loaded.signatures["serving_default"](
-            question=tf.constant(q, tf.string),
-            context=tf.constant(c, tf.string),
-        )
-        got = runner(
-            question=np.array(q, dtype=object),
-            context=np.array(c, dtype=object),
-        )
-        for key in ("answer_text", "answer_start", "answer_end", "num_windows"):
-            np.testing.assert_array_equal(got[key], want[key].numpy(), err_msg=key)
-        for key in ("score", "null_score_diff"):
-            np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-4, err_msg=key)
+    interpreter = stb.check_tflite(
+        module,
+        [
+            {
+                "question": [questions[r] for r in rows],
+                "context": [contexts[r] for r in rows],
+            }
+            for rows in ([2], [0, 3, 5], [1, 4, 6], [7, 0, 8], [7], [])
+        ],
+        reference=lambda inputs: loaded.signatures["serving_default"](
+            **{k: tf.constant(v, tf.string) for k, v in inputs.items()}
+        ),
+        model=tflite.convert_module(module, module.tflite_signatures()),
+    )
+    assert interpreter.get_signature_list()["serving_default"] == {
+        "inputs": ["context", "question"],
+        "outputs": OUTPUTS,
+    }

@@ -15,11 +15,11 @@ import unicodedata
 import keras
 import numpy as np
 import pytest
+import serving_test_base as stb
 import tasks_testing
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  Registers TF-Text's ops for loading.
 
-from bert_tf.encoder import BertEncoder
 from bert_tf.export import task_serving
 from bert_tf.heads import (
     BertClassifier,
@@ -50,62 +50,24 @@ NER_TEXTS = [
     "日 本 José",
 ]
 BAD_TEXTS = [b"", b"\xff\xfe bad \xc3 \x80film", ("good " * 210_000).encode()]
+TOKEN_IDS = {"token_ids": stb.PACKED_INPUTS, "preprocess": ["text"]}
+TEXT_SIGNATURES = {"serving_default": ["text"], **TOKEN_IDS}
 
 
 def _encoder():
-    return BertEncoder(
-        vocab_size=len(VOCAB),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
+    return tasks_testing.tiny_encoder(vocab_size=len(VOCAB))
 
 
 def _write_task(root, name, model, info):
     """A `save_task` folder written from a vocab copy that is then deleted."""
-    src = os.path.join(root, name + "_vocab")
-    os.makedirs(src)
-    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
-    folder = common.save_task(os.path.join(root, name), model, vocab, info)
-    shutil.rmtree(src)
-    return folder
+    with stb.source_vocab(root, VOCAB, name + "_vocab") as vocab:
+        return common.save_task(os.path.join(root, name), model, vocab, info)
 
 
 def _export(module, root):
     export_dir = os.path.join(root, "export", "1")
     audit = task_serving.save_serving_module(module, export_dir)
     return export_dir, audit
-
-
-def _assert_no_leak(export_dir, *paths):
-    paths = paths + (
-        os.path.dirname(os.path.abspath(__file__)),
-        os.path.dirname(export_dir),
-    )
-    for root, _, files in os.walk(export_dir):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                data = f.read()
-            for path in paths:
-                assert path.encode() not in data, (name, path)
-
-
-def _assert_batch_none(loaded):
-    assert {"serving_default", "preprocess", "token_ids"} <= set(loaded.signatures)
-    for name, fn in loaded.signatures.items():
-        _, inputs = fn.structured_input_signature
-        for spec in inputs.values():
-            assert spec.shape[0] is None, (name, spec)
-        for key, spec in fn.structured_outputs.items():
-            if spec.shape.rank:
-                assert spec.shape[0] is None, (name, key, spec)
-
-
-def _assert_asset(export_dir):
-    with open(os.path.join(export_dir, "assets", "vocab.txt")) as f:
-        assert f.read().split("\n")[: len(VOCAB)] == VOCAB
 
 
 def _tokenizer(directory):
@@ -142,7 +104,7 @@ def pair_classifier(tmp_path_factory):
     return dict(
         model=model,
         labels=labels,
-        loaded=tf.saved_model.load(export_dir),
+        loaded=stb.load_without_source(export_dir, folder),
         dir=export_dir,
         folder=folder,
         audit=audit,
@@ -177,22 +139,30 @@ def test_pair_classifier_matches_keras(pair_classifier, tokenizer):
         np.testing.assert_array_equal(packed[key], value)
     by_ids = c["loaded"].signatures["token_ids"](**expected_packed)
     np.testing.assert_allclose(by_ids["outputs"], c["model"](expected_packed), atol=1e-5)
-    _assert_batch_none(c["loaded"])
-    _assert_no_leak(c["dir"], c["folder"])
-    _assert_asset(c["dir"])
+    stb.check_signatures(
+        c["loaded"], {"serving_default": ["text_a", "text_b"], **TOKEN_IDS}, exact=True
+    )
+    stb.check_no_path_leak(c["dir"], c["folder"])
+    stb.check_vocab_asset(c["dir"], VOCAB)
 
 
 def test_pair_classifier_bad_input(pair_classifier):
     fn = pair_classifier["loaded"].signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
-        fn(text_a=tf.constant(["a", "b"]), text_b=tf.constant(["c"]))
+    stb.check_unequal_batches(
+        fn, {"text_a": tf.constant(["a", "b"]), "text_b": tf.constant(["c"])}, "same batch size"
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
         fn(text_a=tf.constant([1, 2]), text_b=tf.constant(["c", "d"]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="tensor text_b"):
         fn(text_a=tf.constant(["a"]), text_b=tf.constant([["c"]]))
-    empty = fn(text_a=tf.constant([], tf.string), text_b=tf.constant([], tf.string))
-    assert empty["logits"].shape == (0, 3)
-    assert empty["label_names"].shape == (0,)
+    got = stb.check_batches(
+        fn,
+        lambda n: dict(
+            text_a=tf.constant(PAIR_A[:n], tf.string), text_b=tf.constant(PAIR_B[:n], tf.string)
+        ),
+    )
+    assert got[0]["logits"].shape == (0, 3)
+    assert got[0]["label_names"].shape == (0,)
     odd = fn(text_a=tf.constant(BAD_TEXTS), text_b=tf.constant(BAD_TEXTS[::-1]))
     assert odd["logits"].shape == (3, 3)
     assert np.isfinite(odd["probabilities"].numpy()).all()
@@ -263,7 +233,7 @@ def ner_export(tmp_path_factory):
     shutil.rmtree(folder)
     return dict(
         model=model,
-        loaded=tf.saved_model.load(export_dir),
+        loaded=stb.load_without_source(export_dir, folder),
         dir=export_dir,
         folder=folder,
         audit=audit,
@@ -325,9 +295,9 @@ def test_ner_matches_python_grouping(ner_export, tokenizer):
         "TFText>ByteSplitByOffsets",
         "TFText>ByteSplitWithOffsets",
     ]
-    _assert_batch_none(e["loaded"])
-    _assert_no_leak(e["dir"], e["folder"])
-    _assert_asset(e["dir"])
+    stb.check_signatures(e["loaded"], TEXT_SIGNATURES, exact=True)
+    stb.check_no_path_leak(e["dir"], e["folder"])
+    stb.check_vocab_asset(e["dir"], VOCAB)
 
 
 def test_ner_tokens_labels_and_offsets(ner_export, tokenizer):
@@ -365,13 +335,8 @@ def _serve_text_checks(fn):
         fn(text=tf.constant([1.0]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="tensor text .1,1. is not comp"):
         fn(text=tf.constant([["a"]]))
-    empty = fn(text=tf.constant([], tf.string))
-    for key, value in empty.items():
-        assert value.shape[0] == 0, key
-    out = fn(text=tf.constant(BAD_TEXTS))
-    for key, value in out.items():
-        assert value.shape[0] == 3, key
-    return {key: value.numpy() for key, value in out.items()}
+    stb.check_batches(fn, lambda n: dict(text=tf.constant(PAIR_A[:n], tf.string)))
+    return stb.check_batches(fn, lambda n: dict(text=tf.constant(BAD_TEXTS)), sizes=(3,))[3]
 
 
 def test_ner_bad_input(ner_export):
@@ -394,7 +359,8 @@ def test_ner_reexport_of_loaded_savedmodel(ner_export):
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
     assert set(reloaded.signatures) == set(loaded.signatures)
-    _assert_asset(again)
+    stb.check_signatures(reloaded, TEXT_SIGNATURES, exact=True)
+    stb.check_vocab_asset(again, VOCAB)
 
 
 class _Upper(tf.Module):
@@ -505,21 +471,16 @@ def test_ner_iob2_grouping_rules(tokenizer):
 @pytest.fixture(scope="module")
 def embedder_export(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("emb"))
-    src = os.path.join(root, "src")
-    os.makedirs(src)
-    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
     embedder = BertEmbedder(_encoder(), pooling="mean", normalize=True)
-    module = task_serving.EmbedderServing.from_encoder(
-        embedder, vocab, lower_case=True, seq_length=SEQ
+    loaded, export_dir, src, _ = stb.export_without_source(
+        root,
+        VOCAB,
+        lambda vocab: task_serving.EmbedderServing.from_encoder(
+            embedder, vocab, lower_case=True, seq_length=SEQ
+        ),
+        lambda module: _export(module, root)[0],
     )
-    export_dir, _ = _export(module, root)
-    shutil.rmtree(src)
-    return dict(
-        embedder=embedder,
-        loaded=tf.saved_model.load(export_dir),
-        dir=export_dir,
-        src=src,
-    )
+    return dict(embedder=embedder, loaded=loaded, dir=export_dir, src=src)
 
 
 def test_embedder_matches_keras(embedder_export, tokenizer):
@@ -541,9 +502,9 @@ def test_embedder_matches_keras(embedder_export, tokenizer):
         unit,
         atol=1e-5,
     )
-    _assert_batch_none(e["loaded"])
-    _assert_no_leak(e["dir"], e["src"], "bert_tf_vocab_")
-    _assert_asset(e["dir"])
+    stb.check_signatures(e["loaded"], TEXT_SIGNATURES, exact=True)
+    stb.check_no_path_leak(e["dir"], e["src"], "bert_tf_vocab_")
+    stb.check_vocab_asset(e["dir"], VOCAB)
     _serve_text_checks(e["loaded"].signatures["serving_default"])
 
 
@@ -588,22 +549,17 @@ def _python_fill_mask(pretrainer, tokenizer, texts, k):
 @pytest.fixture(scope="module")
 def fill_mask_export(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("mlm"))
-    src = os.path.join(root, "src")
-    os.makedirs(src)
-    vocab = save_vocabulary(VOCAB, os.path.join(src, "vocab.txt"))
     keras.utils.set_random_seed(3)
     pretrainer = BertPretrainer(_encoder())
-    module = task_serving.FillMaskServing.from_pretrainer(
-        pretrainer, vocab, lower_case=True, seq_length=SEQ, top_k=4
+    loaded, export_dir, src, _ = stb.export_without_source(
+        root,
+        VOCAB,
+        lambda vocab: task_serving.FillMaskServing.from_pretrainer(
+            pretrainer, vocab, lower_case=True, seq_length=SEQ, top_k=4
+        ),
+        lambda module: _export(module, root)[0],
     )
-    export_dir, _ = _export(module, root)
-    shutil.rmtree(src)
-    return dict(
-        pretrainer=pretrainer,
-        loaded=tf.saved_model.load(export_dir),
-        dir=export_dir,
-        src=src,
-    )
+    return dict(pretrainer=pretrainer, loaded=loaded, dir=export_dir, src=src)
 
 
 def test_fill_mask_matches_keras(fill_mask_export, tokenizer):
@@ -631,7 +587,11 @@ def test_fill_mask_matches_keras(fill_mask_export, tokenizer):
         ]
         assert (out["top_k_tokens"][b, m:] == b"").all()
     assert out["top_k_ids"].shape[2] == 4
-    _assert_batch_none(e["loaded"])
-    _assert_no_leak(e["dir"], e["src"])
-    _assert_asset(e["dir"])
+    stb.check_signatures(
+        e["loaded"],
+        dict(TEXT_SIGNATURES, token_ids=stb.PACKED_INPUTS + ["masked_lm_positions"]),
+        exact=True,
+    )
+    stb.check_no_path_leak(e["dir"], e["src"])
+    stb.check_vocab_asset(e["dir"], VOCAB)
     _serve_text_checks(e["loaded"].signatures["serving_default"])

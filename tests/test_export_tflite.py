@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import serving_test_base as stb
 import tensorflow as tf
 
 from bert_tf.data.edge_text import EDGE_CASES
@@ -26,14 +27,9 @@ BAD_INPUTS = {
 
 @pytest.fixture(scope="module")
 def setup(minilm_vocab_path):
-    import tensorflow_text
-
     tokenizer = BertTokenizer(minilm_vocab_path, lower_case=True)
     model = convert_preprocessing(tokenizer, seq_length=SEQ_LENGTH)
-    interpreter = litert.InterpreterWithCustomOps(
-        custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-        model_content=model,
-    )
+    interpreter = stb.tflite_interpreter(model)
     module = PreprocessingModule(tokenizer, seq_length=SEQ_LENGTH)
     return dict(
         model=model,
@@ -44,13 +40,10 @@ def setup(minilm_vocab_path):
 
 
 def run_tflite(setup, name, **inputs):
-    runner = setup["interpreter"].get_signature_runner(name)
-    return runner(**{k: np.array(v, dtype=object) for k, v in inputs.items()})
+    return stb.run_tflite(setup["interpreter"].get_signature_runner(name), **inputs)
 
 
-def assert_same(got, want):
-    for key, value in want.items():
-        np.testing.assert_array_equal(got[key], np.asarray(value), err_msg=key)
+assert_same = stb.assert_arrays_equal
 
 
 def test_only_builtins_and_tf_text_custom_ops(setup):
@@ -114,10 +107,18 @@ def test_bad_input_gives_one_defined_result_everywhere(setup, case):
 
 
 def test_empty_batch(setup):
-    want = setup["keras"](tf.constant([], tf.string))
-    assert want["input_word_ids"].shape == (0, SEQ_LENGTH)
-    got = run_tflite(setup, "serving_default", text=[])
-    assert got["input_word_ids"].shape == (0, SEQ_LENGTH)
+    texts = ["the fox", "", "日本"]
+    want = stb.check_batches(
+        lambda text: setup["keras"](tf.constant(text, tf.string)), lambda n: dict(text=texts[:n])
+    )
+    assert want[0]["input_word_ids"].shape == (0, SEQ_LENGTH)
+    got = stb.check_batches(
+        lambda **inputs: run_tflite(setup, "serving_default", **inputs),
+        lambda n: dict(text=texts[:n]),
+    )
+    assert got[0]["input_word_ids"].shape == (0, SEQ_LENGTH)
+    for n, outputs in got.items():
+        stb.assert_outputs_close(outputs, want[n])
 
 
 def test_cli_writes_both_formats(tmp_path, tiny_vocab):

@@ -12,6 +12,7 @@ import random
 import keras
 import numpy as np
 import pytest
+import serving_test_base as stb
 import tasks_testing as tt
 import tensorflow as tf
 
@@ -46,17 +47,8 @@ def make_texts(count, seed):
     return texts, np.array(labels)
 
 
-def interpreter(model):
-    import tensorflow_text
-
-    return litert.InterpreterWithCustomOps(
-        custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-        model_content=model,
-    )
-
-
-def run(runner, **inputs):
-    return runner(**{k: np.array(v, dtype=object) for k, v in inputs.items()})
+interpreter = stb.tflite_interpreter
+run = stb.run_tflite
 
 
 @pytest.fixture(scope="module")
@@ -146,21 +138,21 @@ def test_variants_are_what_they_claim(variants):
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_float32_equals_the_tf_module(trained, variants, batch):
-    runner = interpreter(variants["float32"]).get_signature_runner("serving_default")
     texts = trained["held_out"][:30] + ["", "GOOD!!", "x" * 300]
-    for start in range(0, len(texts) - batch + 1, batch):
-        chunk = texts[start : start + batch]
-        got = run(runner, text=chunk)
-        want = trained["module"].serve(tf.constant(chunk))
-        for key in ("logits", "probabilities"):
-            np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-4, rtol=0, err_msg=key)
-        for key in ("label_ids", "label_names"):
-            np.testing.assert_array_equal(got[key], want[key].numpy())
-    preprocess = interpreter(variants["float32"]).get_signature_runner("preprocess")
-    got = run(preprocess, text=texts[:3])
-    want = trained["module"].preprocessor(tf.constant(texts[:3]))
-    for key, value in want.items():
-        np.testing.assert_array_equal(got[key], value.numpy(), err_msg=key)
+    chunks = [texts[start : start + batch] for start in range(0, len(texts) - batch + 1, batch)]
+    stb.check_tflite(
+        trained["module"],
+        [{"text": chunk} for chunk in chunks],
+        reference=lambda inputs: trained["module"].serve(tf.constant(inputs["text"])),
+        model=variants["float32"],
+    )
+    stb.check_tflite(
+        trained["module"],
+        [{"text": texts[:3]}],
+        reference=lambda inputs: trained["module"].preprocessor(tf.constant(inputs["text"])),
+        model=variants["float32"],
+        signature="preprocess",
+    )
 
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic_int8", "int8"])
@@ -211,12 +203,19 @@ def test_bad_input_gives_the_tf_result(trained, variants, case):
 
 
 def test_empty_batch(trained, variants):
-    want = trained["module"].serve(tf.constant([], tf.string))
-    assert want["logits"].shape == (0, 2)
+    want = stb.check_batches(
+        trained["module"].serve,
+        lambda n: dict(text=tf.constant(trained["held_out"][:n], tf.string)),
+    )
+    assert want[0]["logits"].shape == (0, 2)
     runner = interpreter(variants["float32"]).get_signature_runner("serving_default")
-    got = run(runner, text=[])
-    assert got["logits"].shape == (0, 2)
-    assert got["label_names"].shape == (0,)
+    got = stb.check_batches(
+        lambda **inputs: run(runner, **inputs), lambda n: dict(text=trained["held_out"][:n])
+    )
+    assert got[0]["logits"].shape == (0, 2)
+    assert got[0]["label_names"].shape == (0,)
+    for n, outputs in got.items():
+        stb.assert_outputs_close(outputs, want[n], err_msg=f"batch {n}")
 
 
 @pytest.fixture(scope="module")
@@ -235,12 +234,17 @@ def test_pair_equals_the_tf_module_and_unequal_batches_fail(pair, trained):
         got = run(runner, text_a=a[:batch], text_b=b[:batch])
         want = module.serve(tf.constant(a[:batch]), tf.constant(b[:batch]))
         np.testing.assert_allclose(got["logits"], want["logits"].numpy(), atol=1e-4, rtol=0)
+        stb.assert_outputs_close(got, want)
     # TF names the inputs; TFLite has no Assert op, so LiteRT fails in the
     # first kernel that sees the mismatch: an exception, never garbage.
-    with pytest.raises(tf.errors.InvalidArgumentError, match="text_a and"):
-        module.serve(tf.constant(a[:2]), tf.constant(b[:1]))
-    with pytest.raises(RuntimeError):
-        run(runner, text_a=a[:2], text_b=b[:1])
+    stb.check_unequal_batches(
+        module.serve, {"text_a": tf.constant(a[:2]), "text_b": tf.constant(b[:1])}, "text_a and"
+    )
+    stb.check_unequal_batches(
+        lambda **inputs: run(runner, **inputs),
+        {"text_a": a[:2], "text_b": b[:1]},
+        error=RuntimeError,
+    )
     # The interpreter stays usable after the error.
     got = run(runner, text_a=a, text_b=b)
     want = module.serve(tf.constant(a), tf.constant(b))
@@ -254,13 +258,11 @@ def test_embedder_float32_equals_the_tf_module(trained):
         trained["tokenizer"],
         SEQ_LENGTH,
     )
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
-    for texts in (trained["held_out"][:1], trained["held_out"][1:4]):
-        got = run(runner, text=texts)
-        want = module.serve(tf.constant(texts))
-        assert set(got) == set(want)
-        for key, value in want.items():
-            np.testing.assert_allclose(got[key], value.numpy(), atol=1e-4, rtol=0, err_msg=key)
+    stb.check_tflite(
+        module,
+        [{"text": trained["held_out"][:1]}, {"text": trained["held_out"][1:4]}],
+        reference=lambda inputs: module.serve(tf.constant(inputs["text"])),
+    )
 
 
 def test_write_tflite_never_loses_a_file(tmp_path):
@@ -272,16 +274,6 @@ def test_write_tflite_never_loses_a_file(tmp_path):
     tflite.write_tflite(path, b"second", overwrite=True)
     assert open(path, "rb").read() == b"second"
     assert os.listdir(tmp_path / "sub") == ["model.tflite"]
-
-
-def _assert_outputs_equal(got, want, texts):
-    assert set(got) == set(want)
-    for key, value in want.items():
-        value = value.numpy()
-        if value.dtype == object:
-            np.testing.assert_array_equal(got[key], value, err_msg=key)
-        else:
-            np.testing.assert_allclose(got[key], value, atol=1e-4, rtol=0, err_msg=f"{key} {texts}")
 
 
 NER_TEXTS = [
@@ -300,12 +292,15 @@ def test_token_classifier_float32_equals_the_tf_module(trained, batch):
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     model = heads.BertTokenClassifier(trained["model"].encoder, num_classes=len(labels))
     module = task_serving.TokenClassifierServing(model, trained["tokenizer"], SEQ_LENGTH, labels)
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
     texts = NER_TEXTS[batch]
-    want = module.serve(tf.constant(texts, tf.string))
-    if texts:
-        assert want["num_entities"].numpy().sum() > 0
-    _assert_outputs_equal(run(runner, text=texts), want, texts)
+
+    def reference(inputs):
+        want = module.serve(tf.constant(inputs["text"], tf.string))
+        if texts:
+            assert want["num_entities"].numpy().sum() > 0
+        return want
+
+    stb.check_tflite(module, [{"text": texts}], reference=reference)
 
 
 def test_fill_mask_float32_equals_the_tf_module(trained):
@@ -316,11 +311,17 @@ def test_fill_mask_float32_equals_the_tf_module(trained):
         SEQ_LENGTH,
         top_k=3,
     )
-    runner = interpreter(tflite.convert_task(module)).get_signature_runner("serving_default")
-    for texts in (
-        ["the [MASK] was good"],
-        ["the [MASK] was [MASK] .", "no mask here", "[MASK]"],
-    ):
-        want = module.serve(tf.constant(texts))
+
+    def reference(inputs):
+        want = module.serve(tf.constant(inputs["text"]))
         assert want["num_masks"].numpy().sum() > 0
-        _assert_outputs_equal(run(runner, text=texts), want, texts)
+        return want
+
+    stb.check_tflite(
+        module,
+        [
+            {"text": ["the [MASK] was good"]},
+            {"text": ["the [MASK] was [MASK] .", "no mask here", "[MASK]"]},
+        ],
+        reference=reference,
+    )

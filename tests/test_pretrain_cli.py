@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 
+import modes_testing
 import numpy as np
 import pretrain_testing
 import pytest
 import tensorflow as tf
 
+from bert_tf import files as files_lib
 from bert_tf.config import BertConfig
 from bert_tf.training import pretrain
 
@@ -182,6 +184,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(files, tmp_path):
     assert (out / "export" / "google" / "bert_model.ckpt.index").exists()
     assert (out / "export" / "huggingface" / "model.safetensors").exists()
     assert os.listdir(out / "logs")  # TensorBoard
+    # The exports are for others to read: the modes the umask gives.
+    assert modes_testing.wrong_modes(out / "export", files_lib.current_umask()) == []
 
 
 # -- two workers ---------------------------------------------------------------

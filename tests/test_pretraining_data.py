@@ -15,7 +15,7 @@ import pretrain_testing
 import pytest
 import tensorflow as tf
 
-from bert_tf.data import pretraining
+from bert_tf.data import pretraining, pretraining_tfrecords
 from bert_tf.text import BertTokenizer
 
 SEQ = 32
@@ -231,7 +231,7 @@ def test_tfrecords_round_trip_with_dupe_factor(corpus, examples, tmp_path):
     prefix = str(tmp_path / "records" / "pretrain")
     # Pass 0 uses seed 3, as the `examples` fixture.
     kwargs = dict(max_seq_length=SEQ, max_predictions_per_seq=PRED, seed=3)
-    paths, count = pretraining.write_pretraining_tfrecords(
+    paths, count = pretraining_tfrecords.write_pretraining_tfrecords(
         os.path.join(corpus["folder"], "part-*"),
         corpus["tokenizer"],
         prefix,
@@ -241,7 +241,7 @@ def test_tfrecords_round_trip_with_dupe_factor(corpus, examples, tmp_path):
     )
     assert len(paths) == 2 and all(os.path.exists(p) for p in paths)
     read = _collect(
-        pretraining.tfrecord_dataset(
+        pretraining_tfrecords.tfrecord_dataset(
             paths,
             batch_size=1000,
             max_seq_length=SEQ,
@@ -257,7 +257,7 @@ def test_tfrecords_round_trip_with_dupe_factor(corpus, examples, tmp_path):
     assert count < 2.5 * len(one_pass["input_word_ids"])
     # Shard 0 holds examples 0, 2, 4, ... of the first pass.
     first = _collect(
-        pretraining.tfrecord_dataset(
+        pretraining_tfrecords.tfrecord_dataset(
             paths[0],
             batch_size=1000,
             max_seq_length=SEQ,
@@ -270,7 +270,7 @@ def test_tfrecords_round_trip_with_dupe_factor(corpus, examples, tmp_path):
         np.testing.assert_array_equal(first[key][:20], one_pass[key][0:40:2])
     # Existing shards are never overwritten by accident.
     with pytest.raises(FileExistsError, match="pretrain-00000-of-00002"):
-        pretraining.write_pretraining_tfrecords(
+        pretraining_tfrecords.write_pretraining_tfrecords(
             os.path.join(corpus["folder"], "part-*"),
             corpus["tokenizer"],
             prefix,

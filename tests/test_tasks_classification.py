@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from bert_tf.tasks import classification as cls
 from bert_tf.tasks import common
+from bert_tf.training import distribute
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -206,14 +207,14 @@ def test_mixed_precision_flag_keeps_float32_logits():
     from bert_tf.heads import BertClassifier
 
     try:
-        common.set_precision("bfloat16")
+        distribute.set_mixed_precision("bfloat16")
         model = BertClassifier(tt.tiny_encoder(), num_classes=3)
         assert model.encoder.dtype_policy.compute_dtype == "bfloat16"
         ids = np.ones((2, 6), np.int32)
         logits = model({"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids})
         assert logits.dtype == "float32"
         with pytest.raises(ValueError, match="float64"):
-            common.set_precision("float64")
+            distribute.set_mixed_precision("float64")
     finally:
-        common.set_precision(None)
+        distribute.set_mixed_precision(None)
     assert keras.config.dtype_policy().name == "float32"

@@ -1,5 +1,6 @@
 """The quickstart: its task (split by module), its pre-training corpus and
-pre-training through the project's pipeline, and the command end to end."""
+pre-training through the project's pipeline (`bert_tf.recipes`), and the
+command end to end."""
 
 import json
 import os
@@ -11,10 +12,10 @@ import numpy as np
 import tasks_testing as tt
 import tensorflow as tf
 
-from bert_tf.cli import quickstart
 from bert_tf.data import pretraining as data_lib
 from bert_tf.data import stdlib_corpus
 from bert_tf.encoder import BertEncoder
+from bert_tf.recipes import quickstart, small_bert, stdlib_task
 
 TINY = dict(
     hidden_size=16,
@@ -28,7 +29,7 @@ TINY = dict(
 
 def test_task_is_split_by_module():
     docs = stdlib_corpus.docstrings()
-    packages, train, dev, test, other = quickstart.make_task(docs, 4)
+    packages, train, dev, test, other = stdlib_task.make_task(docs, 4)
     assert len(packages) == 4
     assert {r["label"] for r in train} == set(packages)
     assert {r["label"] for r in test} == set(packages)
@@ -40,7 +41,7 @@ def test_task_is_split_by_module():
     assert 0.1 < len(test) / (len(train) + len(dev) + len(test)) < 0.5
     assert len(other) + len(train) + len(dev) + len(test) == len(docs)
     # Deterministic: the same interpreter gives the same task.
-    assert quickstart.make_task(docs, 4)[3] == test
+    assert stdlib_task.make_task(docs, 4)[3] == test
 
 
 def _docs():
@@ -55,7 +56,7 @@ def _docs():
 
 def test_pretraining_corpus_is_read_by_the_pipeline(tmp_path):
     path = str(tmp_path / "corpus" / "corpus.txt")
-    info = quickstart.write_pretraining_corpus(_docs(), path, exclude_modules=["pkg.c"])
+    info = stdlib_task.write_pretraining_corpus(_docs(), path, exclude_modules=["pkg.c"])
     assert info == {"path": path, "documents": 2, "lines": 5}
     # The pipeline's own reader sees one document per module, a sentence per
     # non-empty docstring line, in source order.
@@ -73,6 +74,26 @@ def test_pretraining_corpus_is_read_by_the_pipeline(tmp_path):
     assert "Held out" not in open(path).read()
 
 
+def test_build_task_writes_its_splits(tmp_path):
+    docs = [
+        stdlib_corpus.Docstring(f"{p}.m{i}", p, f"f{j}", f"Doc {j} of {p}.m{i}.")
+        for p in ("json", "email")
+        for i in range(5)
+        for j in range(4)
+    ]
+    task = stdlib_task.build_task(2, output_dir=str(tmp_path), docs=docs)
+    assert task.packages == ["email", "json"]
+    assert task.test_modules == sorted({r["module"] for r in task.test})
+    for split in stdlib_task.SPLITS:
+        rows = [json.loads(line) for line in open(task.files[split], encoding="utf-8")]
+        assert rows == getattr(task, split)
+        data = task.data(split)
+        assert data.source == task.files[split]
+        assert data.labels == [r["label"] for r in rows]
+    corpus = task.write_corpus(str(tmp_path / "corpus.txt"))
+    assert corpus["documents"] == 10 - len(task.test_modules)
+
+
 def _encoder_weights(encoder):
     return [w.copy() for w in encoder.get_weights()]
 
@@ -85,10 +106,10 @@ def test_pretrain_runs_the_project_pipeline_and_resumes(tmp_path):
         "a good film.\nthe movie was very bad.\nwhat a great film.\n\n"
     ) * 4
     corpus = tt.write(str(tmp_path), "corpus.txt", text)
-    config = quickstart.small_bert_config(len(tt.VOCAB), 16, **TINY)
+    config = small_bert.small_bert_config(len(tt.VOCAB), 16, **TINY)
     out = str(tmp_path / "pretraining")
     kwargs = dict(train_batch_size=4, max_seq_length=16, learning_rate=1e-2, seed=1)
-    encoder, history = quickstart.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
+    encoder, history = small_bert.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
     # Both pre-training losses were trained, through run_pretraining's
     # checkpoints and exports.
     assert len(history["mlm_logits_loss"]) == 4
@@ -105,12 +126,12 @@ def test_pretrain_runs_the_project_pipeline_and_resumes(tmp_path):
         initial.word_embeddings.embeddings.numpy(),
     )
     # The same settings again: nothing left to train, the same weights.
-    again, history = quickstart.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
+    again, history = small_bert.pretrain(corpus, vocab_file, out, config, 4, verbose=0, **kwargs)
     assert history == {}
     for a, b in zip(trained, _encoder_weights(again)):
         np.testing.assert_array_equal(a, b)
     # Other settings: the old checkpoints are cleared, training starts over.
-    _, history = quickstart.pretrain(corpus, vocab_file, out, config, 2, verbose=0, **kwargs)
+    _, history = small_bert.pretrain(corpus, vocab_file, out, config, 2, verbose=0, **kwargs)
     assert len(history["mlm_logits_loss"]) == 2
     with open(os.path.join(out, "quickstart_settings.json")) as f:
         assert json.load(f)["num_train_steps"] == 2

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 from absl import logging
 
+from bert_tf.encoder import BertEncoder
+
 __all__ = [
     "CheckpointMismatchError",
     "assign_state",
@@ -66,8 +68,6 @@ def _single(variable, name, tf1_shape=None, to_v=None, from_v=None):
 
 def find_encoder(model):
     """Returns the `BertEncoder` of `model` (itself or its `.encoder`)."""
-    from bert_tf.encoder import BertEncoder
-
     if isinstance(model, BertEncoder):
         return model
     encoder = getattr(model, "encoder", None)

@@ -20,6 +20,7 @@ import numpy as np
 from bert_tf.checkpoints._common import build_target
 from bert_tf.checkpoints.mapping import CheckpointMismatchError, assign_state
 from bert_tf.config import BertConfig
+from bert_tf.layers.activations import get_activation
 
 __all__ = [
     "MG_TO_TF1",
@@ -81,8 +82,6 @@ def build_model_garden_encoder(config: BertConfig):
     if config.hidden_act == "gelu":
         activation = _exact_gelu
     else:
-        from bert_tf.layers.activations import get_activation
-
         activation = get_activation(config.hidden_act)
     return networks.BertEncoder(
         vocab_size=config.vocab_size,

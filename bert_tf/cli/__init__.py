@@ -7,18 +7,20 @@ exist) and `main(argv)`. Only the chosen subcommand's flags are defined, so
 
 TensorFlow's C++ start-up lines (CUDA probing on a CPU machine, CPU feature
 notes) are hidden unless the user asks for them with `--tf_logs` or sets
-`TF_CPP_MIN_LOG_LEVEL` themselves: failures still arrive as Python errors.
+`TF_CPP_MIN_LOG_LEVEL` themselves (`bert_tf.cli.quiet`): failures still
+arrive as Python errors.
 """
 
 import importlib
-import os
 import sys
 
 from absl import app, flags
 
-TF_LOGS_FLAG = "tf_logs"
+from bert_tf.cli import quiet
+from bert_tf.cli.quiet import quiet_tensorflow  # noqa: F401  (public name)
+
 flags.DEFINE_bool(
-    TF_LOGS_FLAG,
+    quiet.TF_LOGS_FLAG,
     False,
     "Show TensorFlow's C++ log lines (start-up, CUDA probing). Without it "
     "they are hidden, unless TF_CPP_MIN_LOG_LEVEL is set.",
@@ -68,21 +70,6 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def quiet_tensorflow(args: list[str]) -> None:
-    """Hides TF's C++ log lines unless `--tf_logs` or the user's own setting.
-
-    Must run before TensorFlow is imported: the C++ side reads
-    TF_CPP_MIN_LOG_LEVEL once, at load.
-    """
-    wants_logs = any(
-        a in (f"--{TF_LOGS_FLAG}", f"--{TF_LOGS_FLAG}=true", f"--{TF_LOGS_FLAG}=1") for a in args
-    )
-    if not wants_logs:
-        # 3: fatal only. The cuInit "error" on a CPU machine is logged at
-        # ERROR level; real failures reach the user as Python exceptions.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def run(argv: list[str] | None = None) -> None:
     """Entry point of the `bert_tf` console script and `python -m bert_tf`."""
     argv = list(sys.argv if argv is None else argv)
@@ -97,17 +84,19 @@ def run(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         sys.stderr.write(f"bert_tf: unknown command {command!r}\n\n{usage()}\n")
         sys.exit(2)
-    if "tensorflow" not in sys.modules:  # Else too late, and a caller's choice.
-        quiet_tensorflow(rest)
+    # Before TF is imported (else too late, and the caller's choice).
+    if "tensorflow" not in sys.modules and quiet.quiet_tensorflow(rest):
+        quiet.start_tensorflow()
     module = importlib.import_module(COMMANDS[command][0])
     module.define_flags()
 
     def main(args):
         # Bad input (a missing file, a malformed line, a wrong flag value) is the
-        # user's to fix: one clear line, no traceback.
+        # user's to fix: one clear line, no traceback. Anything else (a
+        # TypeError, say) is a bug, and keeps its traceback.
         try:
             return module.main(args)
-        except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
+        except (FileNotFoundError, FileExistsError, ValueError) as e:
             sys.stderr.write(f"bert_tf {command}: error: {e}\n")
             sys.exit(2)
 

@@ -15,6 +15,7 @@ import sys
 from absl import flags
 
 from bert_tf.cli import finetune as cli
+from bert_tf.cli import task_commands
 
 FLAGS = flags.FLAGS
 
@@ -28,27 +29,8 @@ def define_flags():
 
 def evaluate():
     cli.require("model_dir", "eval_file")
-    from bert_tf.tasks import classification, common, ner, squad
-
-    info = common.load_task_info(FLAGS.model_dir)
-    task = info["task"]
-    if task == "classify":
-        data = classification.read_classification_file(
-            FLAGS.eval_file,
-            cli.text_columns(info["text_columns"]),
-            FLAGS.label_column,
-            regression=info["regression"],
-            file_format=FLAGS.file_format,
-        )
-        metrics = classification.evaluate_classifier(FLAGS.model_dir, data, FLAGS.eval_batch_size)
-    elif task == "ner":
-        metrics = ner.evaluate_ner(
-            FLAGS.model_dir, ner.read_conll(FLAGS.eval_file), FLAGS.eval_batch_size
-        )
-    else:
-        metrics = squad.evaluate_squad(
-            FLAGS.model_dir, FLAGS.eval_file, FLAGS.eval_batch_size, **cli.decode_overrides()
-        )
+    commands, info = task_commands.for_model_dir(FLAGS.model_dir)
+    metrics = commands.evaluate(FLAGS.model_dir, info, FLAGS.eval_file)
     if FLAGS.output_file:
         cli.write_json(FLAGS.output_file, metrics)
     sys.stdout.write(json.dumps(metrics, sort_keys=True) + "\n")

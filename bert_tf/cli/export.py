@@ -164,7 +164,8 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
 
 def _checkpoint_module():
     """The serving module of --model from --init_checkpoint."""
-    from bert_tf.export import task_serving
+    from bert_tf.export.embedder_serving import EmbedderServing
+    from bert_tf.export.fill_mask_serving import FillMaskServing
     from bert_tf.tasks import common
 
     if not FLAGS.init_checkpoint:
@@ -177,7 +178,7 @@ def _checkpoint_module():
             lower_case=FLAGS.do_lower_case,
             max_seq_length=seq_length,
         )
-        return task_serving.EmbedderServing(encoder, tokenizer, seq_length, vocab_path=vocab)
+        return EmbedderServing(encoder, tokenizer, seq_length, vocab_path=vocab)
     from bert_tf import checkpoints
 
     folder = FLAGS.init_checkpoint
@@ -191,7 +192,7 @@ def _checkpoint_module():
     )
     lower_case = common.resolve_lower_case(vocab, FLAGS.do_lower_case, folder)
     pretrainer = checkpoints.load_google_checkpoint(folder, with_heads=True)
-    return task_serving.FillMaskServing.from_pretrainer(
+    return FillMaskServing.from_pretrainer(
         pretrainer, vocab, lower_case, seq_length, top_k=FLAGS.top_k
     )
 
@@ -231,10 +232,7 @@ def _export_task() -> None:
 
 
 def _export_task_tflite(source, name: str | None, warmup) -> None:
-    from bert_tf.export import (
-        task_serving,
-        tflite,
-    )
+    from bert_tf.export import registry, tflite
 
     if FLAGS.quantization == "int8" and warmup is None:
         raise ValueError(
@@ -246,7 +244,7 @@ def _export_task_tflite(source, name: str | None, warmup) -> None:
     path = FLAGS.export_path or os.path.join(FLAGS.export_dir, f"{name}.tflite")
     if os.path.exists(path) and not FLAGS.overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    module = task_serving.build_serving_module(source) if isinstance(source, str) else source
+    module = registry.build_serving_module(source) if isinstance(source, str) else source
     texts = None
     if warmup is not None:
         texts = [row[0] if len(row) == 1 else row for row in warmup]

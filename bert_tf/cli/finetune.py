@@ -26,6 +26,10 @@ import sys
 
 from absl import flags
 
+from bert_tf.cli import task_commands
+from bert_tf.tasks import common
+from bert_tf.training import distribute
+
 FLAGS = flags.FLAGS
 TASKS = ("classify", "ner", "squad")
 
@@ -138,23 +142,11 @@ def fail(message: str) -> None:
 
 
 def run_guarded(fn, *args):
+    """Runs a command; the user's errors (bad files, values) as one line."""
     try:
         return fn(*args)
     except (FileNotFoundError, ValueError, KeyError) as e:
         fail(str(e) if not isinstance(e, KeyError) else f"missing {e}")
-
-
-def text_columns(default=("text",)):
-    if FLAGS.text_columns:
-        return [c.strip() for c in FLAGS.text_columns.split(",") if c.strip()]
-    return list(default)
-
-
-def decode_overrides():
-    return {
-        k: getattr(FLAGS, k)
-        for k in ("n_best_size", "max_answer_length", "null_score_diff_threshold")
-    }
 
 
 def write_json(path, obj):
@@ -165,33 +157,11 @@ def write_json(path, obj):
 
 def _finetune():
     require("task", "train_file", "output_dir")
-    from bert_tf.tasks import classification, common, ner, squad
-
-    common.set_precision(FLAGS.mixed_precision)
-    task = FLAGS.task
-    max_seq_length = FLAGS.max_seq_length or (384 if task == "squad" else 128)
+    distribute.set_mixed_precision(FLAGS.mixed_precision)
+    commands = task_commands.TASK_COMMANDS[FLAGS.task]
+    max_seq_length = FLAGS.max_seq_length or (384 if FLAGS.task == "squad" else 128)
     # Read the data first: a bad file fails before the model loads.
-    if task == "classify":
-        columns = text_columns()
-
-        def read(path):
-            return classification.read_classification_file(
-                path,
-                columns,
-                FLAGS.label_column,
-                regression=FLAGS.regression,
-                file_format=FLAGS.file_format,
-            )
-
-        train = read(FLAGS.train_file)
-        dev = read(FLAGS.eval_file) if FLAGS.eval_file else None
-    elif task == "ner":
-        train = ner.read_conll(FLAGS.train_file)
-        dev = ner.read_conll(FLAGS.eval_file) if FLAGS.eval_file else None
-    else:
-        v2 = FLAGS.version_2_with_negative
-        train, _ = squad.read_squad(FLAGS.train_file, v2, is_training=True)
-        dev, dev_data = squad.read_squad(FLAGS.eval_file, v2) if FLAGS.eval_file else (None, None)
+    train, dev = commands.read_train()
     encoder, tokenizer, vocab_file = common.load_initial_model(
         FLAGS.init_checkpoint, FLAGS.vocab_file, FLAGS.do_lower_case, max_seq_length
     )
@@ -207,49 +177,11 @@ def _finetune():
         seed=FLAGS.seed,
     )
     out = FLAGS.output_dir
-    if task == "classify":
-        result = classification.finetune_classifier(
-            train,
-            encoder,
-            tokenizer,
-            vocab_file,
-            out,
-            eval_data=dev,
-            regression=FLAGS.regression,
-            text_columns=columns,
-            **knobs,
-        )
-    elif task == "ner":
-        result = ner.finetune_ner(
-            train, encoder, tokenizer, vocab_file, out, eval_data=dev, **knobs
-        )
-    else:
-        options = squad.DecodeOptions(
-            version_2_with_negative=FLAGS.version_2_with_negative,
-            **{k: v for k, v in decode_overrides().items() if v is not None},
-        )
-        result = squad.finetune_squad(
-            train,
-            encoder,
-            tokenizer,
-            vocab_file,
-            out,
-            eval_examples=dev,
-            eval_data=dev_data,
-            doc_stride=FLAGS.doc_stride,
-            max_query_length=FLAGS.max_query_length,
-            options=options,
-            **knobs,
-        )
+    result = commands.finetune(train, dev, encoder, tokenizer, vocab_file, out, knobs)
     sys.stdout.write(f"model written to {out}\n")
     if FLAGS.eval_file:
         predictions = os.path.join(out, "eval_predictions.jsonl")
-        if task == "classify":
-            classification.predict_classifier(out, dev, predictions, FLAGS.eval_batch_size)
-        elif task == "ner":
-            ner.predict_ner(out, dev, predictions, FLAGS.eval_batch_size)
-        else:
-            squad.predict_squad(out, FLAGS.eval_file, predictions, FLAGS.eval_batch_size)
+        commands.predict_dev(out, dev, predictions)
         write_json(
             os.path.join(out, "eval_results.json"),
             {"best_epoch": result["best_epoch"], **result["eval"]},

@@ -16,6 +16,7 @@ import sys
 from absl import flags
 
 from bert_tf.cli import finetune as cli
+from bert_tf.cli import task_commands
 
 FLAGS = flags.FLAGS
 
@@ -29,37 +30,8 @@ def define_flags():
 
 def predict():
     cli.require("model_dir", "input_file", "output_file")
-    from bert_tf.tasks import classification, common, ner, squad
-
-    info = common.load_task_info(FLAGS.model_dir)
-    task = info["task"]
-    if task == "classify":
-        data = classification.read_classification_file(
-            FLAGS.input_file,
-            cli.text_columns(info["text_columns"]),
-            FLAGS.label_column,
-            regression=info["regression"],
-            file_format=FLAGS.file_format,
-            require_labels=False,
-        )
-        records = classification.predict_classifier(
-            FLAGS.model_dir, data, FLAGS.output_file, FLAGS.eval_batch_size
-        )
-    elif task == "ner":
-        records = ner.predict_ner(
-            FLAGS.model_dir,
-            ner.read_conll(FLAGS.input_file, require_tags=False),
-            FLAGS.output_file,
-            FLAGS.eval_batch_size,
-        )
-    else:
-        records = squad.predict_squad(
-            FLAGS.model_dir,
-            FLAGS.input_file,
-            FLAGS.output_file,
-            FLAGS.eval_batch_size,
-            **cli.decode_overrides(),
-        )
+    commands, info = task_commands.for_model_dir(FLAGS.model_dir)
+    records = commands.predict(FLAGS.model_dir, info, FLAGS.input_file, FLAGS.output_file)
     sys.stdout.write(f"{len(records)} predictions written to {FLAGS.output_file}\n")
 
 

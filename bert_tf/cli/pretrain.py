@@ -13,6 +13,7 @@ import os
 
 from absl import flags, logging
 
+from bert_tf.data import pretraining_tfrecords
 from bert_tf.training import distribute
 from bert_tf.training import pretrain as pretrain_lib
 
@@ -100,9 +101,7 @@ def _write_tfrecords():
             "--write_tfrecords needs raw text input (--input_format=sentences or paragraphs)"
         )
     pretrain_lib.check_corpus(FLAGS.input_file, FLAGS.input_format)
-    from bert_tf.data import pretraining
-
-    paths, count = pretraining.write_pretraining_tfrecords(
+    paths, count = pretraining_tfrecords.write_pretraining_tfrecords(
         FLAGS.input_file,
         tokenizer,
         FLAGS.write_tfrecords,

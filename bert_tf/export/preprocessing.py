@@ -27,8 +27,10 @@ import shutil
 import tempfile
 
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers TF-Text's ops for load_preprocessing)
 from absl import logging
 
+from bert_tf.export import saved_model_writer
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
@@ -200,9 +202,6 @@ def export_preprocessing(
     >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
     ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
     """
-    # The task exports' writer: temporary folder, op audit, then swap.
-    from bert_tf.export import task_serving
-
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise FileExistsError(f"{export_dir} exists; pass overwrite=True to replace it")
     staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
@@ -211,7 +210,8 @@ def export_preprocessing(
             tokenizer.vocabulary, os.path.join(staging, "vocab.txt")
         )
         module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
-        audit = task_serving.save_serving_module(module, export_dir, overwrite=overwrite)
+        # The task exports' writer: temporary folder, op audit, then swap.
+        audit = saved_model_writer.save_serving_module(module, export_dir, overwrite=overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logging.info(
@@ -223,7 +223,5 @@ def export_preprocessing(
 
 
 def load_preprocessing(export_dir: str) -> tf.Module | None:
-    """Loads the SavedModel (imports TF-Text so its ops are registered)."""
-    import tensorflow_text  # noqa: F401  (registers TF-Text's ops)
-
+    """Loads the SavedModel (TF-Text, imported by this module, registers its ops)."""
     return tf.saved_model.load(export_dir)

@@ -93,6 +93,15 @@ def track_backing_variables(module: tf.Module) -> int:
 class TaskServingModule(tf.Module):
     """Base: strings → task outputs. Subclasses define `serve` (a tf.function).
 
+    Hooks a subclass may override:
+
+    - `extra_token_id_inputs()`: inputs of the `token_ids` signature beyond
+      the three BERT inputs (default none); called by `__init__`, before the
+      subclass sets its own attributes.
+    - `tflite_signatures()`: the signatures a TFLite file gets (default
+      `serving_default` = `serve`); a module whose `serve` holds ops TFLite
+      lacks (assertions) returns a TFLite-friendly variant here.
+
     Args:
       model: the id-level Keras head (a bert_tf head).
       tokenizer: its `BertTokenizer`.
@@ -120,8 +129,7 @@ class TaskServingModule(tf.Module):
         input_specs = {
             name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES
         }
-        extra = getattr(self, "_extra_token_id_inputs", lambda: {})()
-        input_specs.update(extra)
+        input_specs.update(self.extra_token_id_inputs())
 
         @tf.function(input_signature=[input_specs])
         def token_ids(inputs):
@@ -131,6 +139,10 @@ class TaskServingModule(tf.Module):
             return outputs
 
         self.token_ids = token_ids
+
+    def extra_token_id_inputs(self) -> dict[str, tf.TensorSpec]:
+        """Extra `token_ids` inputs, name → int32 spec (default: none)."""
+        return {}
 
     def pack(self, *segments: tf.Tensor) -> dict[str, tf.Tensor]:
         """Tokenizes and packs 1..N string segments into model inputs."""
@@ -149,6 +161,14 @@ class TaskServingModule(tf.Module):
             "preprocess": self.preprocessor.__call__.get_concrete_function(),
             "token_ids": self.token_ids.get_concrete_function(),
         }
+
+    def tflite_signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """`serving_default` for a TFLite file (`tflite.convert_task`).
+
+        The default is `serve` itself; override it when `serve` needs ops
+        TFLite has no kernel for (the graph's input checks).
+        """
+        return {"serving_default": self.serve.get_concrete_function()}
 
     def serve(self, *args, **kwargs):  # pragma: no cover - overridden
         raise NotImplementedError

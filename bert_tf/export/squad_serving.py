@@ -49,8 +49,9 @@ as the Python decoding (whose v1.1 fallback text "empty" is returned as "").
 
 The SavedModel also checks its inputs and fails with a clear message when the
 batch sizes of `question` and `context` differ or a string is not valid
-UTF-8. The TFLite file (`convert_tflite`) has the same signature and the same
-windowing and decoding, built from TFLite builtins and TF-Text's
+UTF-8. The TFLite file (`tflite.convert_task`, from the module's
+`tflite_signatures()`) has the same signature and the same windowing and
+decoding, built from TFLite builtins and TF-Text's
 `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`,
 `TFText>ByteSplitWithOffsets` and `TFText>ByteSplitByOffsets` kernels; it
 leaves the checks out (TFLite has no assertions): on invalid UTF-8 its
@@ -73,8 +74,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.export import tflite
 from bert_tf.export.serving_base import TaskServingModule, same_batch, strings_spec
+from bert_tf.graph_ops import char_offsets, gather_padded
 from bert_tf.text.tokenizer import BertTokenizer
 
 _INPUTS = [strings_spec("question"), strings_spec("context")]
@@ -84,7 +85,7 @@ def _max_context_ranks(seq_length: int) -> np.ndarray:
     """[S // 2 + 1, S + 1] int32 rank of `run_squad.py`'s max-context score.
 
     The score of a piece in a window of `length` pieces is `min(left, right)
-    + 0.01 * length`, in float64 (`squad._max_context`). Ranking every
+    + 0.01 * length`, in float64 (`squad_features._max_context`). Ranking every
     (min, length) pair by that very float64 value lets the graph compare
     scores as integers and still reproduce the Python's float ties.
     """
@@ -106,12 +107,6 @@ def _two_sum(a: tf.Tensor, b: tf.Tensor):
     b_virtual = hi - a
     lo = (a - (hi - b_virtual)) + (b - b_virtual)
     return hi, lo
-
-
-def _gather_or_zero(values: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-    """`values[index]`, or 0 where `index` is -1 (works on empty `values`)."""
-    padded = tf.concat([tf.zeros([1], values.dtype), values], axis=0)
-    return tf.gather(padded, index + 1)
 
 
 class SpanLabelerServing(TaskServingModule):
@@ -254,7 +249,7 @@ class SpanLabelerServing(TaskServingModule):
         q_len = tf.minimum(q_splits[1:] - q_splits[:-1], self.max_query_length)
         c_len = c_splits[1:] - c_splits[:-1]  # [B]
 
-        # Windows as squad._windows: full windows of `max_tokens` pieces every
+        # Windows as squad_features._windows: full windows of `max_tokens` pieces every
         # `step` pieces until one reaches the end; none for an empty context.
         max_tokens = s - 3 - q_len  # [B]
         step = tf.minimum(self.doc_stride, max_tokens)  # [B]
@@ -291,8 +286,8 @@ class SpanLabelerServing(TaskServingModule):
             tf.gather(c_splits, win_example)[:, None] + win_start[:, None] + ctx_pos,
             -1,
         )  # [W, S]
-        q_tokens = _gather_or_zero(q_ids.flat_values, q_index)  # [W, S]
-        c_tokens = _gather_or_zero(c_ids.flat_values, c_index)  # [W, S]
+        q_tokens = gather_padded(q_ids.flat_values, q_index, 0)  # [W, S]
+        c_tokens = gather_padded(c_ids.flat_values, c_index, 0)  # [W, S]
         word_ids = tf.where(
             pos == 0,
             cls_id,
@@ -336,7 +331,7 @@ class SpanLabelerServing(TaskServingModule):
             least * (s + 1) + tf.broadcast_to(win_len, tf.shape(least)),
         )  # [W, S]
         # Best rank per piece over the windows holding it, then the first
-        # such window (`argmax`'s tie rule in squad._max_context).
+        # such window (`argmax`'s tie rule in squad_features._max_context).
         piece = tf.where(is_context, c_index, win["num_pieces"])  # [W, S]
         segments = win["num_pieces"] + 1
         best = tf.math.unsorted_segment_max(ranks, piece, segments)
@@ -396,13 +391,15 @@ class SpanLabelerServing(TaskServingModule):
         has_span = tf.math.unsorted_segment_max(tf.cast(valid, tf.int32), segment, batch) > 0  # [B]
         best = tf.where(has_span, best, -1)
         best_window = tf.where(has_span, best // (n * n), -1)  # [B]
-        best_i = _gather_or_zero(
+        best_i = gather_padded(
             tf.reshape(start_pos, [-1]),
             tf.where(has_span, best // n, -1),
+            0,
         )  # [B] position in the window
-        best_j = _gather_or_zero(
+        best_j = gather_padded(
             tf.reshape(end_pos, [-1]),
             tf.where(has_span, best_window * n + best % n, -1),
+            0,
         )  # [B]
 
         # Null score: the least start[CLS] + end[CLS], first window on ties.
@@ -434,19 +431,14 @@ class SpanLabelerServing(TaskServingModule):
         # Pieces → byte offsets → code points.
         win_at = tf.where(answered, best_window, -1)  # [B]
         piece_base = win["c_splits"][:-1] + (
-            _gather_or_zero(win["win_start"], win_at) - _gather_or_zero(win["ctx_begin"], win_at)
+            gather_padded(win["win_start"], win_at, 0) - gather_padded(win["ctx_begin"], win_at, 0)
         )  # [B]
-        byte_start = _gather_or_zero(win["c_starts"], tf.where(answered, piece_base + best_i, -1))
-        byte_end = _gather_or_zero(win["c_ends"], tf.where(answered, piece_base + best_j, -1))
-        pieces = self._byte_splitter.split(context)  # [B, (Y)] uint8
-        byte = tf.cast(pieces.flat_values, tf.int32)  # [Y]
-        # A code point starts at every byte that is not 10xxxxxx.
-        lead = tf.cast((byte < 0x80) | (byte >= 0xC0), tf.int32)  # [Y]
-        chars_before = tf.concat([tf.zeros([1], tf.int32), tf.cumsum(lead)], axis=0)  # [Y + 1]
-        b_splits = tf.cast(pieces.row_splits, tf.int32)  # [B + 1]
-        base = tf.gather(chars_before, b_splits[:-1])  # [B]
-        char_start = tf.gather(chars_before, b_splits[:-1] + byte_start) - base
-        char_end = tf.gather(chars_before, b_splits[:-1] + byte_end) - base
+        byte_start = gather_padded(win["c_starts"], tf.where(answered, piece_base + best_i, -1), 0)
+        byte_end = gather_padded(win["c_ends"], tf.where(answered, piece_base + best_j, -1), 0)
+        # A code point starts at every context byte [Y] that is not 10xxxxxx.
+        to_chars = char_offsets(context)
+        char_start = to_chars(tf.range(batch), byte_start)  # [B]
+        char_end = to_chars(tf.range(batch), byte_end)  # [B]
         splits = tf.range(batch + 1, dtype=tf.int64)  # one span per string
         text = self._byte_splitter.split_by_offsets(
             context,
@@ -473,8 +465,3 @@ def _assert_utf8(strings: tf.Tensor, name: str) -> tf.Operation:
         tf.equal(tf.size(bad), 0),
         [f"input {name} is not valid UTF-8 at rows:", bad],
     )
-
-
-def convert_tflite(module: SpanLabelerServing) -> bytes:
-    """The module as a TFLite file (builtins + TF-Text ops, no Flex)."""
-    return tflite.convert_module(module, module.tflite_signatures())

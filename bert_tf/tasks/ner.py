@@ -37,7 +37,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.heads import BertTokenClassifier
 from bert_tf.tasks import common
+from bert_tf.tasks.ner_metrics import entity_metrics, get_entities
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = [
@@ -297,66 +299,6 @@ def _trim(predicted: list, words: list) -> list:
     return [p[: len(w)] for p, w in zip(predicted, words)]
 
 
-def get_entities(tags: Sequence[str]) -> list:
-    """Chunks `(type, first, last)` of one tag sequence, by conlleval's rules.
-
-    The same as `seqeval.metrics.sequence_labeling.get_entities` for IOB
-    tags: a chunk starts at `B-X`, at `I-X` after `O`, or on a type change.
-    """
-    chunks = []
-    prev_tag, prev_type, begin = "O", "", 0
-    for i, tag in enumerate(list(tags) + ["O"]):
-        kind = tag[0]
-        type_ = tag[1:].split("-", maxsplit=1)[-1] or "_"
-        ends = (prev_tag in ("B", "I") and kind in ("B", "O")) or (
-            prev_tag not in ("O", ".") and prev_type != type_
-        )
-        if ends:
-            chunks.append((prev_type, begin, i - 1))
-        starts = (
-            kind == "B"
-            or (prev_tag == "O" and kind == "I")
-            or (kind not in ("O", ".") and prev_type != type_)
-        )
-        if starts:
-            begin = i
-        prev_tag, prev_type = kind, type_
-    return chunks
-
-
-def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
-    """Entity-level micro precision / recall / F1 (seqeval's default mode).
-
-    Also per-type `{"precision", "recall", "f1", "support"}` under `types`.
-
-    >>> m = entity_metrics([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]])
-    >>> m["f1"]
-    1.0
-    """
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold vs {len(predicted)} predicted sentences")
-    true, pred = set(), set()
-    for i, (g, p) in enumerate(zip(gold, predicted)):
-        if len(g) != len(p):
-            raise ValueError(f"sentence {i}: {len(g)} gold vs {len(p)} predicted tags")
-        true.update((i,) + e for e in get_entities(g))
-        pred.update((i,) + e for e in get_entities(p))
-
-    def prf(t, p):
-        correct = len(t & p)
-        precision = correct / len(p) if p else 0.0
-        recall = correct / len(t) if t else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"precision": precision, "recall": recall, "f1": f1, "support": len(t)}
-
-    result = prf(true, pred)
-    types = sorted({e[1] for e in true | pred})
-    result["types"] = {
-        k: prf({e for e in true if e[1] == k}, {e for e in pred if e[1] == k}) for k in types
-    }
-    return result
-
-
 def _evaluate(model, tokenizer, data, tags, seq_length, batch_size):
     ds = make_dataset(tokenizer, data.words, None, seq_length, batch_size)
     predicted = _trim(predict_tags(model, ds, tags), data.words)
@@ -391,8 +333,6 @@ def finetune_ner(
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` metrics, `history`.
     """
-    from bert_tf.heads import BertTokenClassifier
-
     keras.utils.set_random_seed(seed)
     if train.tags is None:
         raise ValueError(f"{train.source}: no tags to train on")

@@ -19,6 +19,7 @@ K = S - N - 1 = token budget (positions left after the special tokens).
 import keras
 import tensorflow as tf
 
+from bert_tf import graph_ops
 from bert_tf.text.tokenizer import TextLayer
 
 TRUNCATORS = ("round_robin", "waterfall")
@@ -138,7 +139,7 @@ def pack_segments(
     for i, seg in enumerate(segments):
         values = tf.cast(seg.values, tf.int32)  # [T]
         splits = tf.cast(seg.row_splits, tf.int32)  # [B + 1]
-        rows = _value_rowids(splits, tf.shape(values)[0])  # [T]
+        rows = graph_ops.row_ids(splits, tf.shape(values)[0])  # [T]
         in_row = tf.range(tf.shape(values)[0]) - tf.gather(splits, rows)
         keep = tf.reshape(
             tf.where(in_row < tf.gather(kept[:, i], rows)), [-1]
@@ -171,17 +172,6 @@ def pack_segments(
         "input_mask": tf.cast(in_row, tf.int32),
         "input_type_ids": type_ids,
     }
-
-
-def _value_rowids(row_splits: tf.Tensor, num_values: tf.Tensor) -> tf.Tensor:
-    """Row of each value, from row splits, with TFLite builtin ops only.
-
-    `RaggedTensor.value_rowids()` lowers to ops TFLite lacks; a +1 at every
-    row boundary, then a running sum, gives the same.
-    """
-    boundaries = row_splits[1:-1, tf.newaxis]  # [B - 1, 1]
-    marks = tf.scatter_nd(boundaries, tf.ones_like(boundaries[:, 0]), [num_values + 1])
-    return tf.cumsum(marks)[:num_values]  # [T]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")

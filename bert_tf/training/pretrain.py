@@ -46,8 +46,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from bert_tf import checkpoints
 from bert_tf.config import PRESETS, BertConfig
 from bert_tf.data import pretraining as data_lib
+from bert_tf.data import pretraining_tfrecords
 from bert_tf.encoder import BertEncoder
 from bert_tf.heads import BertPretrainer
 from bert_tf.text import vocab_io
@@ -144,8 +146,6 @@ def build_pretrainer(
     encoder = BertEncoder.from_bert_config(config, dtype=dtype)
     model = BertPretrainer(encoder)
     if init_checkpoint:
-        from bert_tf import checkpoints
-
         path = init_checkpoint
         is_hf = tf.io.gfile.isdir(path) and tf.io.gfile.exists(
             os.path.join(path, "model.safetensors")
@@ -331,7 +331,7 @@ def run_pretraining(
 
     def dataset(files, repeat, data_seed):
         if input_format == "tfrecord":
-            return data_lib.tfrecord_dataset(
+            return pretraining_tfrecords.tfrecord_dataset(
                 files, train_batch_size, repeat=repeat, shuffle=repeat, seed=data_seed, **data_args
             )
         return data_lib.pretraining_dataset(
@@ -397,8 +397,6 @@ def run_pretraining(
         "Trained steps %d..%d of %d", result.initial_step, result.final_step, num_train_steps
     )
     if export and distribute.is_chief(strategy) and (result.final_step >= num_train_steps):
-        from bert_tf import checkpoints
-
         checkpoints.save_google_checkpoint(
             model, os.path.join(output_dir, "export", "google"), vocab_file
         )
