@@ -4,6 +4,7 @@ import json
 import os
 
 from bert_tf.encoder import BertEncoder
+from bert_tf.tasks import classification
 from bert_tf.text import BertTokenizer, save_vocabulary
 
 WORDS = [
@@ -118,3 +119,29 @@ def write(directory: str, name: str, text: str) -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return path
+
+
+def make_classifier(directory, seq_length: int = 16, rows: int = 16) -> str:
+    """A classifier fine-tuned for a few steps on a CSV it writes; its folder."""
+    d = str(directory)
+    lines = ["text,label"] + [
+        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}"
+        for i in range(rows)
+    ]
+    write(d, "train.csv", "\n".join(lines) + "\n")
+    train = classification.read_classification_file(os.path.join(d, "train.csv"), ["text"], "label")
+    out = os.path.join(d, "sst")
+    classification.finetune_classifier(
+        train,
+        tiny_encoder(),
+        tokenizer(d),
+        os.path.join(d, "vocab.txt"),
+        out,
+        max_seq_length=seq_length,
+        train_batch_size=8,
+        num_train_epochs=1,
+        learning_rate=1e-3,
+        text_columns=["text"],
+        verbose=0,
+    )
+    return out

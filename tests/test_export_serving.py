@@ -27,7 +27,7 @@ from absl import flags
 
 from bert_tf import cli
 from bert_tf.export import op_audit, serving, task_serving
-from bert_tf.tasks import classification, common
+from bert_tf.tasks import common
 from bert_tf.text import BertPreprocessor
 
 SEQ_LENGTH = 16
@@ -40,28 +40,7 @@ LOGIT_TOLERANCE = 1e-5
 
 def make_classifier(root):
     """A classifier fine-tuned for a few steps on a CSV the test writes."""
-    d = str(root)
-    rows = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}"
-        for i in range(16)
-    ]
-    tt.write(d, "train.csv", "\n".join(rows) + "\n")
-    train = classification.read_classification_file(os.path.join(d, "train.csv"), ["text"], "label")
-    out = os.path.join(d, "sst")
-    classification.finetune_classifier(
-        train,
-        tt.tiny_encoder(),
-        tt.tokenizer(d),
-        os.path.join(d, "vocab.txt"),
-        out,
-        max_seq_length=SEQ_LENGTH,
-        train_batch_size=8,
-        num_train_epochs=1,
-        learning_rate=1e-3,
-        text_columns=["text"],
-        verbose=0,
-    )
-    return out
+    return tt.make_classifier(root, seq_length=SEQ_LENGTH)
 
 
 def pair_from(model_dir, root):

@@ -24,7 +24,6 @@ import tasks_testing as tt
 
 from bert_tf import files
 from bert_tf.export import preprocessing, serving, task_serving, tflite
-from bert_tf.tasks import classification
 
 SEQ_LENGTH = 16
 
@@ -36,34 +35,9 @@ def umask(request):
     os.umask(old)
 
 
-def make_classifier(directory):
-    rows = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}" for i in range(8)
-    ]
-    tt.write(directory, "train.csv", "\n".join(rows) + "\n")
-    train = classification.read_classification_file(
-        os.path.join(directory, "train.csv"), ["text"], "label"
-    )
-    out = os.path.join(directory, "sst")
-    classification.finetune_classifier(
-        train,
-        tt.tiny_encoder(),
-        tt.tokenizer(directory),
-        os.path.join(directory, "vocab.txt"),
-        out,
-        max_seq_length=SEQ_LENGTH,
-        train_batch_size=8,
-        num_train_epochs=1,
-        learning_rate=1e-3,
-        text_columns=["text"],
-        verbose=0,
-    )
-    return out
-
-
 def export_everything(directory):
     """A fine-tuned folder, its SavedModel version, TFLite file, preprocessing."""
-    model_dir = make_classifier(directory)
+    model_dir = tt.make_classifier(directory, seq_length=SEQ_LENGTH, rows=8)
     base = os.path.join(directory, "savedmodels")
     result = serving.export_for_serving(model_dir, base, name="sst")
     module = task_serving.build_serving_module(model_dir)
