@@ -22,7 +22,7 @@ import modes_testing
 import pytest
 import tasks_testing as tt
 
-from bert_tf import files
+from bert_tf import checkpoints, files
 from bert_tf.export import preprocessing, serving, task_serving, tflite
 
 SEQ_LENGTH = 16
@@ -65,6 +65,16 @@ def test_atomic_write_and_temp_dirs_follow_the_umask(tmp_path, umask):
     files.atomic_write(path, b"[]\n")
     assert open(path).read() == "[]\n"
     assert modes_testing.wrong_modes(path, umask) == []
+
+
+def test_checkpoint_exports_have_ordinary_modes(tmp_path, umask):
+    # safetensors creates its file 0600 by itself; the writers open it up.
+    encoder = tt.tiny_encoder()
+    vocab = tt.write_vocab(str(tmp_path))
+    checkpoints.save_hf_checkpoint(encoder, str(tmp_path / "hf"), vocab)
+    checkpoints.save_google_checkpoint(encoder, str(tmp_path / "google"), vocab)
+    for folder in ("hf", "google"):
+        assert modes_testing.wrong_modes(tmp_path / folder, umask) == [], folder
 
 
 def test_every_export_has_ordinary_modes(tmp_path, umask):

@@ -29,6 +29,7 @@ import shutil
 import numpy as np
 import safetensors.numpy
 
+from bert_tf import files
 from bert_tf.checkpoints._common import build_target, config_of
 from bert_tf.checkpoints.mapping import (
     CheckpointMismatchError,
@@ -224,4 +225,6 @@ def save_hf_checkpoint(model, directory: str, vocab_file: str | None = None) -> 
         shutil.copyfile(vocab_file, os.path.join(directory, "vocab.txt"))
     file = os.path.join(directory, WEIGHTS_NAME)
     safetensors.numpy.save_file(tensors, file, metadata={"format": "pt"})
+    # safetensors creates the file 0600; others (a server, a teammate) read it.
+    os.chmod(file, files.ordinary_mode(is_dir=False))
     return file
