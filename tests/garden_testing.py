@@ -3,9 +3,9 @@
 import pytest
 
 MISSING = (
-    "Model Garden (tf-models-official, the `garden` extra) is not installed: "
-    "it pins TF 2.20 (tensorflow~=2.20.0), so environments on another TF release "
-    "run without it; `pip install -e .[garden]` on TF 2.20 runs these tests"
+    "Model Garden (tf-models-official, the `garden` extra) is not installed: it pins "
+    "TF 2.20 (tensorflow~=2.20.0), so it is not part of `test`; "
+    "`pip install -e .[garden]` on TF 2.20 runs these tests"
 )
 
 

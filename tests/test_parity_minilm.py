@@ -25,6 +25,7 @@ import garden_testing
 import numpy as np
 import pytest
 import tensorflow as tf
+from packaging.version import Version
 
 from bert_tf.checkpoints import load_google_checkpoint, load_hf_checkpoint, save_google_checkpoint
 from bert_tf.heads import BertEmbedder
@@ -211,7 +212,16 @@ def test_keras_hub_backbone_agrees(minilm, inputs, minilm_outputs):
 
     from bert_tf.checkpoints.keras_hub import load_keras_hub_backbone
 
-    hub = keras_hub.models.BertBackbone.from_preset(_minilm_dir())
+    try:
+        hub = keras_hub.models.BertBackbone.from_preset(_minilm_dir())
+    except Exception as e:
+        # keras-hub < 0.32 reads a mix of prefixed and bare weight names
+        # (all-MiniLM-L6-v2's layout) as all prefixed: the reference cannot
+        # load this checkpoint there (Colab's 0.26, say).
+        old_hub = Version(keras_hub.__version__) < Version("0.32")
+        if old_hub and "does not contain tensor" in str(e):
+            pytest.skip(f"keras-hub {keras_hub.__version__} cannot read all-MiniLM-L6-v2: {e}")
+        raise
     # keras-hub's BertBackbone uses the tanh GELU approximation; switch its
     # feed-forward activation to the exact erf GELU that BERT (and HF) use.
     for i in range(hub.num_layers):
