@@ -67,10 +67,11 @@ def start_tensorflow() -> None:
 
             tf.config.list_physical_devices()  # Where CUDA is probed.
         finally:
+            # Also when the import fails: what it printed is shown, less TF's lines.
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-        captured.seek(0)
-        for line in captured:
-            if not TF_CPP_LOG_LINE.match(line):
-                os.write(2, line)
+            captured.seek(0)
+            for line in captured:
+                if not TF_CPP_LOG_LINE.match(line):
+                    os.write(2, line)

@@ -32,10 +32,12 @@ deterministic under parallel maps, identical on every worker of a
 multi-worker job (it is sharded by data, not by file), and a resumed run can
 skip to the batch where it stopped.
 
-The offline mode (`write_pretraining_tfrecords`) writes `dupe_factor` passes
-over the corpus, each with new pairs and masks, to sharded TFRecord files in
-the original feature format, which `tfrecord_dataset` reads back (it also
-reads files written by the original script).
+The offline mode (`bert_tf.data.pretraining_tfrecords`:
+`write_pretraining_tfrecords`) writes `dupe_factor` passes over the corpus,
+each with new pairs and masks, to sharded TFRecord files in the original
+feature format, which `tfrecord_dataset` there reads back (it also reads files
+written by the original script). Documents come from
+`bert_tf.data.documents.read_documents`.
 
 Features of a batch (B = batch, S = max_seq_length, P =
 max_predictions_per_seq): `input_word_ids`, `input_mask`, `input_type_ids`

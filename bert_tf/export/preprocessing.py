@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers TF-Text's ops for load_preprocessing)
 from absl import logging
 
+from bert_tf import files
 from bert_tf.export import saved_model_writer
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
@@ -202,8 +203,7 @@ def export_preprocessing(
     >>> export_preprocessing(d, tok, seq_length=8)["tf_text"]
     ['FastBertNormalize', 'FastWordpieceTokenizeWithOffsets']
     """
-    if tf.io.gfile.exists(export_dir) and not overwrite:
-        raise FileExistsError(f"{export_dir} exists; pass overwrite=True to replace it")
+    files.refuse_existing(export_dir, overwrite)
     staging = tempfile.mkdtemp(prefix="bert_tf_vocab_")
     try:
         vocab_path = vocab_io.save_vocabulary(

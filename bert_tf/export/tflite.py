@@ -48,7 +48,6 @@ rejects empty tensors).
 Every conversion is audited (`op_audit.audit_tflite`).
 """
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -363,8 +362,7 @@ def write_tflite(path: str, data: bytes, overwrite: bool = False) -> str:
     Raises:
       FileExistsError: `path` exists and `overwrite` is False.
     """
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    files.refuse_existing(path, overwrite)
     return files.atomic_write(path, data)
 
 
