@@ -218,11 +218,13 @@ class BertConfig:
         return config
 
     @classmethod
-    def from_json_file(cls, path: str) -> BertConfig:
+    def from_json_file(cls, path: str, **overrides: Any) -> BertConfig:
         """Reads Google's `bert_config.json` or Hugging Face's `config.json`.
 
         Args:
             path: the JSON file.
+            **overrides: fields that replace the file's (or stand in for
+                missing ones, e.g. `vocab_size` taken from a vocab.txt).
 
         Returns:
             The validated `BertConfig`.
@@ -234,7 +236,7 @@ class BertConfig:
                 raise ValueError(f"{path}: not valid JSON ({e}).") from e
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a JSON object.")
-        return cls.from_dict(values, source=path)
+        return cls.from_dict({**values, **overrides}, source=path)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> BertConfig:

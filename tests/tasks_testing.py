@@ -2,6 +2,9 @@
 
 import json
 import os
+import random
+
+import numpy as np
 
 from bert_tf.encoder import BertEncoder
 from bert_tf.tasks import classification
@@ -75,6 +78,34 @@ WORDS = [
     "s",
 ]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+
+
+POSITIVE = ["good", "great"]
+NEGATIVE = ["bad", "awful"]
+FILLER = [
+    "the", "a", "film", "movie", "was", "is", "very", "john", "smith",
+    "lives", "in", "paris", "london", "works", "at", "acme", "corp", "new",
+    "york", "quick", "brown", "fox", "dog", "lazy", "city", "of", "and",
+]  # fmt: skip
+
+
+def make_texts(count, seed):
+    """Filler sentences with one sentiment word; label 1 if positive.
+
+    A separable task (the sentiment word decides), so tiny models learn it and
+    their exports are judged on real decisions, not near-ties."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(count):
+        label = rng.randrange(2)
+        words = rng.choices(FILLER, k=rng.randint(2, 9))
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        words.insert(rng.randint(0, len(words)), word)
+        if rng.random() < 0.3:
+            words[0] = words[0].capitalize()
+        texts.append(" ".join(words) + rng.choice(["", ".", " !", "?"]))
+        labels.append(label)
+    return texts, np.array(labels)
 
 
 def write_vocab(directory: str) -> str:

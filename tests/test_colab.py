@@ -21,6 +21,7 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "colab", "*.ipynb")))
 EXPECTED = {
     "quickstart.ipynb": ["TF-IDF + logistic", "tf_text"],
     "finetune_classifier.ipynb": ["best epoch", "macro_f1"],
+    "distill.ipynb": ["test accuracy: teacher", "student:"],
 }
 
 

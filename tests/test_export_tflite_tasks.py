@@ -7,7 +7,6 @@ on the near-ties of a random model. References: the TF serving module itself
 """
 
 import os
-import random
 
 import keras
 import numpy as np
@@ -19,34 +18,11 @@ import tensorflow as tf
 from bert_tf import heads
 from bert_tf.export import op_audit, task_serving, tflite
 
+make_texts = tt.make_texts
+
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 SEQ_LENGTH = 16
 LABELS = ["negative", "positive"]
-POSITIVE = ["good", "great"]
-NEGATIVE = ["bad", "awful"]
-FILLER = [
-    "the", "a", "film", "movie", "was", "is", "very", "john", "smith",
-    "lives", "in", "paris", "london", "works", "at", "acme", "corp", "new",
-    "york", "quick", "brown", "fox", "dog", "lazy", "city", "of", "and",
-]  # fmt: skip
-
-
-def make_texts(count, seed):
-    """Filler sentences with one sentiment word; label 1 if positive."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for _ in range(count):
-        label = rng.randrange(2)
-        words = rng.choices(FILLER, k=rng.randint(2, 9))
-        word = rng.choice(POSITIVE if label else NEGATIVE)
-        words.insert(rng.randint(0, len(words)), word)
-        if rng.random() < 0.3:
-            words[0] = words[0].capitalize()
-        texts.append(" ".join(words) + rng.choice(["", ".", " !", "?"]))
-        labels.append(label)
-    return texts, np.array(labels)
-
-
 interpreter = stb.tflite_interpreter
 run = stb.run_tflite
 
