@@ -42,6 +42,10 @@ COMMANDS = {
         "bert_tf.cli.finetune",
         "fine-tune on classify / ner / squad data (Model.fit)",
     ),
+    "distill": (
+        "bert_tf.cli.distill",
+        "a small student (for phones) from a fine-tuned classifier or NER teacher",
+    ),
     "evaluate": (
         "bert_tf.cli.evaluate",
         "metrics of a fine-tuned model on labelled data",
