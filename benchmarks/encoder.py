@@ -40,6 +40,8 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import _common  # noqa: E402
+
 from bert_tf.config import BertConfig  # noqa: E402
 from bert_tf.encoder import BertEncoder  # noqa: E402
 
@@ -282,6 +284,7 @@ def main(argv=None):
     results = {
         "device": "cpu" if not tf.config.list_physical_devices("GPU") else "gpu",
         "cpu_threads": os.cpu_count(),
+        "machine": _common.machine(),
         "tf_matmul_peak_gflops": round(peak, 1),
     }
     for name in args.shapes.split(","):

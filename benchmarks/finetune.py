@@ -31,6 +31,10 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("bench", ["all"], "wnut, squad, quickstart, throughput, or all.")
 flags.DEFINE_string(
@@ -46,19 +50,9 @@ flags.DEFINE_integer("throughput_examples", 640, "Examples per timed epoch (thro
 flags.DEFINE_integer("throughput_rounds", 3, "Timed epochs per side, taken in turn (best kept).")
 flags.DEFINE_boolean("jit_compile", True, "XLA for both sides of the throughput comparison.")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def data_path(*parts):
-    root = FLAGS.data_dir or os.path.join(REPO, "..", "shared", "data")
-    path = os.path.join(root, *parts)
-    if not os.path.exists(path):
-        print(
-            f"SKIPPED: {path} not found (the shared data is beside the "
-            "checkout in CI and on developers' machines only)"
-        )
-        return None
-    return path
+    return _common.shared_data(*parts, data_dir=FLAGS.data_dir)
 
 
 def bench_wnut():
@@ -305,6 +299,7 @@ def main(argv):
         print(f"== {name}", flush=True)
         results[name] = BENCHES[name]()
         print(json.dumps({name: results[name]}, indent=2, default=str), flush=True)
+    results["machine"] = _common.machine()
     if FLAGS.output_file:
         with open(FLAGS.output_file, "w") as f:
             json.dump(results, f, indent=2, default=str)

@@ -44,6 +44,10 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
 from bert_tf.config import BertConfig  # noqa: E402
 from bert_tf.data import pretraining as data_lib  # noqa: E402
 from bert_tf.data import stdlib_corpus  # noqa: E402
@@ -105,6 +109,7 @@ def main():
         "keras": keras.__version__,
         "keras_hub": keras_hub.__version__,
         "cpus": os.cpu_count(),
+        "machine": _common.machine(),
     }
     folder = tempfile.mkdtemp(prefix="bert_tf_pretrain_bench_")
 

@@ -1,36 +1,40 @@
-"""Serving benchmark: raw strings → logits, exported model against the peers.
+"""Serving benchmark: raw strings → labels, the exported model against its peers.
 
 One MiniLM-shaped classifier (the real all-MiniLM-L6-v2 encoder weights and a
-2-class head), `seq_length` 128, real text (standard-library docstrings,
-several sentences per string). Measured in one run, on the same strings:
+seeded random 2-class head), `seq_length` 128, real text: standard-library
+docstrings of 96–124 WordPiece pieces (about 110 with [CLS] and [SEP]), so
+no side truncates. Every side is measured the same way, on the same strings,
+in one run:
 
-* `saved_model`: bert_tf's exported SavedModel (`ClassifierServing`,
-  tokenization and packing in the graph), loaded with `tf.saved_model.load`
-  and called through its `serving_default` signature;
-* `keras_python_tokenizer`: the same Keras model fed by Python-side
-  tokenization (HF `tokenizers`' BertWordPiece, the fastest Python-side
-  WordPiece there is) and `Model.predict_on_batch`;
-* `onnxruntime`: HF `tokenizers` + ONNX Runtime on the same weights (the
-  id-level model converted with `tf2onnx`, opset 17, ORT's full graph
-  optimizations); skipped without `tf2onnx` and `onnxruntime`;
-* `hf_pipeline`: `transformers`' text-classification pipeline on PyTorch;
-  skipped without `torch` and `transformers` (never installed by bert_tf);
-* TFLite (`bert_tf.export.tflite.convert_task`): single-string latency and
-  file size, float32 against dynamic-range int8 and full int8.
+* `saved_model`: bert_tf's exported SavedModel (`ClassifierServing`:
+  tokenization, packing and trimming to the batch's longest row in the
+  graph), loaded with `tf.saved_model.load`, `serving_default` signature;
+* `tflite_float32`, `tflite_dynamic_int8`: the same module converted with
+  `bert_tf.export.tflite.convert_task` (raw strings in, TF-Text's custom ops)
+  and run in LiteRT (`InterpreterWithCustomOps`, one thread per core);
+* `ort_float32`: HF `tokenizers` (BertWordPiece, padded to the batch's
+  longest row) + ONNX Runtime on the id-level model (converted with
+  `tf2onnx`, opset 17, ORT's full graph optimizations, one thread per core);
+* `ort_int8`: the same, after `onnxruntime.quantization.quantize_dynamic`
+  (int8 weights, dynamic int8 activations) of that ONNX file.
 
-Every side truncates to 128 pieces and pads each batch to its longest row
-(the exported classifier trims its packed inputs in the graph), so all do
-the same matrix work. Each throughput is strings/s at batch 1 and batch 32 (best of `--repeats`
-passes over the same strings, after a warm-up). Prints progress to stderr and
-ONE JSON line to stdout, with the ratios `saved_model / peer` and the max abs
-difference of each peer's logits from the SavedModel's.
+For each side: latency at batch 1 (every string once per pass, `--repeats`
+passes after a warm-up: mean, p50 and p99 ms of the pass with the lowest
+mean, as other jobs on a shared machine only add time), throughput at batch 32
+(strings/s, best of `--repeats` passes), label agreement and max abs logit
+difference against the float32 SavedModel, and the fraction of the
+machine's float32 matmul peak (measured in the same run) that its useful
+matmul work reaches (the FLOPs of each string at its own length, not of the
+padding). Ratios are `a_over_b` of speed (higher: `a` faster). Progress goes
+to stderr, ONE JSON line to stdout.
 
 Usage:
   python benchmarks/serve.py [--strings 256] [--repeats 3] [--work_dir DIR]
 
-Optional peers: pip install tokenizers onnxruntime onnx sympy and
-`pip install --no-deps tf2onnx` (its metadata pins an old protobuf; it runs
-with the one TF 2.20 needs).
+Benchmark-only dependencies (`pip install -e ".[bench]"`): onnxruntime,
+onnx, sympy, and `pip install --no-deps tf2onnx` (its metadata pins an old
+protobuf; it runs with the one TF 2.20 needs). Without them the ORT sides
+are skipped and say why.
 """
 
 from __future__ import annotations
@@ -39,15 +43,19 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import _common  # noqa: E402
+import encoder as encoder_bench  # noqa: E402
 
 from bert_tf.data import stdlib_corpus  # noqa: E402
 from bert_tf.encoder import INPUT_NAMES  # noqa: E402
@@ -58,39 +66,17 @@ from bert_tf.tasks import common  # noqa: E402
 
 SEQ_LENGTH = 128
 LABELS = ("negative", "positive")
+PIECES = (96, 124)  # WordPiece pieces per string, without [CLS] and [SEP].
+THROUGHPUT_BATCH = 32
 
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def real_strings(count: int) -> list:
-    """Docstring paragraphs of a few hundred bytes: real, varied text."""
-    texts = []
-    for doc in stdlib_corpus.docstrings():
-        text = " ".join(doc.text.split())
-        if len(text) >= 200:
-            texts.append(text[:600])
-        if len(texts) == count:
-            break
-    return texts
-
-
-def throughput(fn, texts: list, batch_size: int, repeats: int) -> float:
-    """Strings/s of `fn(list_of_strings)` over `texts` in batches."""
-    batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
-    fn(batches[0])  # Warm-up (tracing, allocations).
-
-    def run():
-        for batch in batches:
-            fn(batch)
-
-    return len(texts) / _common.best_time(run, repeats)
-
-
 def hf_tokenizer(vocab_file: str):
-    """HF `tokenizers` BertWordPiece: truncated to SEQ_LENGTH, padded to the
-    batch's longest row (as the exported classifier does, and HF pipelines)."""
+    """HF `tokenizers` BertWordPiece, truncated to SEQ_LENGTH and padded to
+    the batch's longest row (as the exported classifier trims its inputs)."""
     from tokenizers import BertWordPieceTokenizer
 
     tok = BertWordPieceTokenizer(vocab_file, lowercase=True)
@@ -108,15 +94,31 @@ def hf_tokenizer(vocab_file: str):
     return encode
 
 
-def onnx_session(model, work_dir: str):
-    """ONNX Runtime session of the id-level model, or None without the libs."""
+def real_strings(encode, count: int) -> tuple[list, list]:
+    """`count` docstrings of PIECES[0]..PIECES[1] pieces, and their lengths
+    (pieces with [CLS] and [SEP])."""
+    texts, lengths = [], []
+    for doc in stdlib_corpus.docstrings():
+        text = " ".join(doc.text.split())
+        length = int(encode([text])["input_mask"].sum())
+        if PIECES[0] + 2 <= length <= PIECES[1] + 2:
+            texts.append(text)
+            lengths.append(length)
+        if len(texts) == count:
+            break
+    return texts, lengths
+
+
+def onnx_sessions(model, work_dir: str, threads: int) -> tuple[dict, str | None]:
+    """ORT float32 and dynamic-int8 sessions of the id-level model."""
     try:
         import onnxruntime as ort
         import tf2onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as e:
-        log(f"onnxruntime peer skipped: {e}")
-        return None
+        return {}, f"skipped: {e} (pip install onnxruntime onnx sympy; --no-deps tf2onnx)"
     path = os.path.join(work_dir, "classifier.onnx")
+    path_int8 = os.path.join(work_dir, "classifier_int8.onnx")
     spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in INPUT_NAMES]
 
     @tf.function(input_signature=spec)
@@ -126,74 +128,66 @@ def onnx_session(model, work_dir: str):
 
     log("converting the id-level model to ONNX (tf2onnx, opset 17) ...")
     tf2onnx.convert.from_function(ids_to_logits, input_signature=spec, opset=17, output_path=path)
+    log("quantize_dynamic (int8 weights, dynamic int8 activations) ...")
+    quantize_dynamic(path, path_int8, weight_type=QuantType.QInt8)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    options.intra_op_num_threads = threads
+    sessions = {
+        name: ort.InferenceSession(p, options, providers=["CPUExecutionProvider"])
+        for name, p in (("ort_float32", path), ("ort_int8", path_int8))
+    }
+    return sessions, None
 
 
-def hf_pipeline_peer():
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as e:
-        return None, f"skipped: {e}"
-    # The HF checkpoint is a BertModel without a classification head; a
-    # pipeline would add a random head, so logits would not be comparable.
-    return None, "skipped: no comparable HF classification head offline"
-
-
-def tflite_figures(module, texts: list, work_dir: str, repeats: int) -> dict:
-    """Sizes and single-string latency of the TFLite variants."""
+def tflite_runners(module, threads: int) -> tuple[dict, dict, str | None]:
+    """LiteRT signature runners (float32, dynamic int8) and file sizes."""
     try:
         from ai_edge_litert import interpreter as litert
     except ImportError as e:
-        return {"skipped": f"{e} (pip install ai-edge-litert)"}
+        return {}, {}, f"skipped: {e} (pip install ai-edge-litert)"
     import tensorflow_text
 
-    figures = {}
-    reference = None
-    for quantization in ("float32", "dynamic_int8", "int8"):
+    runners, sizes = {}, {}
+    for quantization in ("float32", "dynamic_int8"):
         log(f"TFLite {quantization} ...")
-        kwargs = {}
-        if quantization == "int8":
-            kwargs["representative_texts"] = texts[:64]
-        data = tflite.convert_task(module, quantization, **kwargs)
-        runner = litert.InterpreterWithCustomOps(
+        data = tflite.convert_task(module, quantization)
+        runners[f"tflite_{quantization}"] = litert.InterpreterWithCustomOps(
             custom_op_registerers=(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS),
             model_content=data,
+            num_threads=threads,
         ).get_signature_runner("serving_default")
-
-        def one(text, runner=runner):
-            return runner(text=np.array([text], object))["logits"]
-
-        latency = min(_common.best_time(lambda t=t: one(t), repeats) for t in texts[:8])
-        labels = np.array([np.argmax(one(t)) for t in texts[:64]])
-        if reference is None:
-            reference = labels
-        figures[quantization] = {
-            "bytes": len(data),
-            "single_string_ms": round(1000 * latency, 2),
-            "label_agreement_with_float32": float(np.mean(labels == reference)),
-        }
-    f32 = figures["float32"]
-    for quantization in ("dynamic_int8", "int8"):
-        q = figures[quantization]
-        q["size_ratio_to_float32"] = round(q["bytes"] / f32["bytes"], 3)
-        q["speedup_over_float32"] = round(f32["single_string_ms"] / q["single_string_ms"], 2)
-    return figures
+        sizes[f"tflite_{quantization}"] = len(data)
+    return runners, sizes, None
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--strings", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--work_dir", default=None)
-    parser.add_argument("--no_tflite", action="store_true")
-    args = parser.parse_args()
-    work_dir = args.work_dir or tempfile.mkdtemp(prefix="bert_tf_serve_")
-    os.makedirs(work_dir, exist_ok=True)
+def latencies_ms(fn, texts: list) -> list:
+    """Per-string wall time (ms) of `fn([text])`, every string once."""
+    out = []
+    for text in texts:
+        start = time.perf_counter()
+        fn([text])
+        out.append(1000 * (time.perf_counter() - start))
+    return out
 
-    texts = real_strings(args.strings)
+
+def batch_pass_s(fn, texts: list, batch_size: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        fn(texts[i : i + batch_size])
+    return time.perf_counter() - start
+
+
+def speed_ratio(a: dict, b: dict, key: str) -> float:
+    """How many times faster `a` is than `b` on `key` (latency or rate)."""
+    if key.endswith("_ms"):
+        return round(b[key] / a[key], 3)
+    return round(a[key] / b[key], 3)
+
+
+def build_sides(args, work_dir: str):
+    """(sides, notes, sizes): name → fn(list of strings) → logits [B, C]."""
+    keras.utils.set_random_seed(0)
     encoder, tokenizer, vocab_file = common.load_initial_model("minilm", max_seq_length=SEQ_LENGTH)
     model = BertClassifier(encoder, num_classes=len(LABELS))
     module = ClassifierServing(model, tokenizer, SEQ_LENGTH, labels=LABELS, vocab_path=vocab_file)
@@ -201,62 +195,114 @@ def main():
     log("exporting the SavedModel ...")
     saved_model_writer.save_serving_module(module, export_dir, overwrite=True)
     serving = tf.saved_model.load(export_dir).signatures["serving_default"]
-
-    def saved_model_logits(batch):
-        return serving(text=tf.constant(batch))["logits"].numpy()
-
     encode = hf_tokenizer(vocab_file)
+    sides = {"saved_model": lambda b: serving(text=tf.constant(b))["logits"].numpy()}
+    notes, sizes = {}, {}
+    runners, sizes, notes["tflite"] = tflite_runners(module, args.threads)
+    for name, runner in runners.items():
+        sides[name] = lambda b, r=runner: r(text=np.array(b, object))["logits"]
+    sessions, notes["onnxruntime"] = onnx_sessions(model, work_dir, args.threads)
+    for name, session in sessions.items():
+        sides[name] = lambda b, s=session: s.run(None, encode(b))[0]
+    return sides, {k: v for k, v in notes.items() if v}, sizes, encode
 
-    def keras_logits(batch):
-        return model.predict_on_batch(encode(batch))
 
-    session = onnx_session(model, work_dir)
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--strings", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--work_dir", default=None)
+    args = parser.parse_args()
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix="bert_tf_serve_")
+    os.makedirs(work_dir, exist_ok=True)
 
-    def onnx_logits(batch):
-        return session.run(None, encode(batch))[0]
+    sides, notes, sizes, encode = build_sides(args, work_dir)
+    texts, lengths = real_strings(encode, args.strings)
+    cfg = encoder_bench.SHAPES["minilm"]
+    useful_flops = sum(encoder_bench.flops_per_sequence(cfg, n) for n in lengths)
+    log("float32 matmul peak ...")
+    peak_gflops = encoder_bench.matmul_peak(3)
 
-    peers = {
-        "saved_model": saved_model_logits,
-        "keras_python_tokenizer": keras_logits,
+    logits = {
+        name: np.concatenate([fn(texts[i : i + 32]) for i in range(0, len(texts), 32)])
+        for name, fn in sides.items()
     }
-    if session is not None:
-        peers["onnxruntime"] = onnx_logits
-    _, hf_status = hf_pipeline_peer()
+    reference = logits["saved_model"]
+    samples = {name: [] for name in sides}
+    passes = {name: [] for name in sides}
+    for fn in sides.values():  # Warm-up: tracing, allocations, resizes.
+        latencies_ms(fn, texts[:4])
+        batch_pass_s(fn, texts[: 2 * THROUGHPUT_BATCH], THROUGHPUT_BATCH)
+    # Round-robin passes: every side sees the same share of the machine's load.
+    for r in range(args.repeats):
+        for name, fn in sides.items():
+            samples[name].append(latencies_ms(fn, texts))
+            passes[name].append(batch_pass_s(fn, texts, THROUGHPUT_BATCH))
+            log(
+                f"pass {r} {name}: b1 mean {np.mean(samples[name][-1]):.1f} ms, "
+                f"b{THROUGHPUT_BATCH} {len(texts) / min(passes[name]):.1f} strings/s"
+            )
 
-    reference = saved_model_logits(texts[:32])
-    result = {
-        "benchmark": "serve",
-        "machine": _common.machine(),
-        "strings": len(texts),
-        "mean_bytes_per_string": float(np.mean([len(t) for t in texts])),
-        "seq_length": SEQ_LENGTH,
-        "hf_pipeline": hf_status,
-        "strings_per_s": {},
-        "max_abs_logit_diff_vs_saved_model": {},
-    }
-    for name, fn in peers.items():
-        result["max_abs_logit_diff_vs_saved_model"][name] = float(
-            np.abs(fn(texts[:32]) - reference).max()
-        )
-    # Interleave the peers per batch size so they share the machine's load.
-    for batch_size in (1, 32):
-        for name, fn in peers.items():
-            log(f"{name} batch {batch_size} ...")
-            rate = throughput(fn, texts, batch_size, args.repeats)
-            result["strings_per_s"].setdefault(name, {})[f"batch_{batch_size}"] = round(rate, 2)
-            log(f"  {rate:.2f} strings/s")
-    rates = result["strings_per_s"]
-    result["ratios"] = {
-        f"saved_model_over_{name}_batch_{b}": round(
-            rates["saved_model"][f"batch_{b}"] / rates[name][f"batch_{b}"], 3
-        )
-        for name in rates
-        if name != "saved_model"
-        for b in (1, 32)
-    }
-    if not args.no_tflite:
-        result["tflite"] = tflite_figures(module, texts, work_dir, args.repeats)
-    _common.emit(result)
+    results = {}
+    for name in sides:
+        # The quietest pass (lowest mean): other jobs on the machine only
+        # ever add time, as for the throughput's best pass.
+        ms = np.array(min(samples[name], key=np.mean))
+        rate = len(texts) / min(passes[name])
+        mean_s = ms.mean() / 1000
+        results[name] = {
+            "batch_1_mean_ms": round(float(ms.mean()), 2),
+            "batch_1_p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "batch_1_p99_ms": round(float(np.percentile(ms, 99)), 2),
+            f"batch_{THROUGHPUT_BATCH}_strings_per_s": round(rate, 2),
+            "batch_1_frac_of_f32_peak": round(
+                useful_flops / len(texts) / mean_s / 1e9 / peak_gflops, 3
+            ),
+            f"batch_{THROUGHPUT_BATCH}_frac_of_f32_peak": round(
+                useful_flops * rate / len(texts) / 1e9 / peak_gflops, 3
+            ),
+            "label_agreement_with_saved_model": float(
+                np.mean(logits[name].argmax(-1) == reference.argmax(-1))
+            ),
+            "max_abs_logit_diff_vs_saved_model": float(np.abs(logits[name] - reference).max()),
+        }
+        if name in sizes:
+            results[name]["bytes"] = sizes[name]
+    ratios = {}
+    keys = ("batch_1_mean_ms", "batch_1_p99_ms", f"batch_{THROUGHPUT_BATCH}_strings_per_s")
+    for a, b in (
+        ("tflite_dynamic_int8", "ort_int8"),
+        ("tflite_float32", "ort_float32"),
+        ("saved_model", "ort_float32"),
+        ("saved_model", "tflite_float32"),
+        ("tflite_dynamic_int8", "tflite_float32"),
+        ("ort_int8", "ort_float32"),
+    ):
+        if a in results and b in results:
+            for key in keys:
+                ratios[f"{a}_over_{b}_{key}"] = speed_ratio(results[a], results[b], key)
+    goal = None
+    if "tflite_dynamic_int8" in results and "ort_int8" in results:
+        goal = {key: ratios[f"tflite_dynamic_int8_over_ort_int8_{key}"] >= 1.0 for key in keys}
+    _common.emit(
+        {
+            "benchmark": "serve",
+            "machine": _common.machine(),
+            "strings": len(texts),
+            "mean_pieces_per_string": round(float(np.mean(lengths)), 1),
+            "mean_bytes_per_string": round(float(np.mean([len(t.encode()) for t in texts])), 1),
+            "gflop_per_string": round(useful_flops / len(texts) / 1e9, 3),
+            "f32_matmul_peak_gflops": round(peak_gflops, 1),
+            "seq_length": SEQ_LENGTH,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "results": results,
+            "ratios": ratios,
+            "goal_tflite_dynamic_int8_ge_ort_int8": goal,
+            "skipped": notes,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,22 @@
 """Tokenize + pack throughput: bert_tf in the graph against its peers.
 
 All use the same uncased vocabulary (all-MiniLM-L6-v2's), the same corpus
-(the standard library's docstring lines) and pack to `--seq_length`, batch by
-batch. Prints one JSON line with MB/s, tokens/s and bert_tf's ratios.
+(the standard library's docstring lines, about 47 bytes each: the cost is per
+string more than per byte) and pack to `--seq_length`, batch by batch, with
+every core the machine has:
+
+* `bert_tf`: `BertPreprocessor` in a `tf.function`, one batch per call (as
+  the SavedModel runs it; TF's executor runs independent ops on both
+  cores); `bert_tf_tf_data` maps the batches in parallel in a `tf.data`
+  pipeline (`num_parallel_calls=AUTOTUNE`), as bert_tf's training input
+  pipelines do;
+* `keras_hub`: `BertTokenizer` + `MultiSegmentPacker`, the same two ways;
+* `hf_tokenizers`: `BertWordPieceTokenizer.encode_batch` (Rust, parallel over
+  the batch), padded to `--seq_length`;
+* `original_full_tokenizer`: google-research/bert's Python `FullTokenizer`.
+
+Ids are exact (tests/test_text_packer.py, tests/test_text_tokenizer.py).
+Prints one JSON line with MB/s, tokens/s and bert_tf's ratios.
 
   python benchmarks/tokenize_pack.py [--batch_size=1024] [--seq_length=128]
 
@@ -12,13 +26,14 @@ that name would shadow the standard library module that `inspect` imports.)
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras_hub
 import tensorflow as tf
 import tokenizers
-from _common import best_time, emit, machine, minilm_vocab
+from _common import emit, machine, minilm_vocab
 from absl import (
     app,
     flags,
@@ -50,6 +65,18 @@ def main(argv):
     num_tokens = int(sum(tokenizer(b).flat_values.shape[0] for b in batches))
     preprocessor = BertPreprocessor(tokenizer, seq_length=seq)
     ours = tf.function(preprocessor, input_signature=[tf.TensorSpec([None], tf.string)])
+    all_lines = tf.constant(lines)
+    # Batch i of the text (the strings arrive batched, as from a reader).
+    lines_ds = tf.data.Dataset.range(len(batches)).map(
+        lambda i: all_lines[i * FLAGS.batch_size : (i + 1) * FLAGS.batch_size]
+    )
+
+    def pipeline(fn):
+        """All batches through `fn`, mapped in parallel (every core)."""
+        ds = lines_ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+        return lambda: [None for _ in ds]
+
     ours_bare = tf.function(
         lambda t: tokenizer(t).flat_values,
         input_signature=[tf.TensorSpec([None], tf.string)],
@@ -77,23 +104,40 @@ def main(argv):
     timings = {
         "bert_tf": lambda: [ours(b) for b in batches],
         "bert_tf_tokenize_only": lambda: [ours_bare(b) for b in batches],
+        "bert_tf_tf_data": pipeline(preprocessor),
         "keras_hub": lambda: [kh(b) for b in batches],
+        "keras_hub_tf_data": pipeline(lambda t: kh_pack(kh_tok(t))),
         "hf_tokenizers": lambda: [hf.encode_batch(b) for b in py_batches],
         "original_full_tokenizer": run_full,
     }
-    results = {}
+    # Round-robin rounds (best kept): every side sees the same share of
+    # whatever else runs on the machine.
+    best = {}
     for name, fn in timings.items():
-        repeats = 1 if name == "original_full_tokenizer" else FLAGS.repeats
-        seconds = best_time(fn, repeats)
-        results[name] = {
+        if name != "original_full_tokenizer":
+            fn()  # Warm-up: tracing, pipeline start.
+    for _ in range(FLAGS.repeats):
+        for name, fn in timings.items():
+            if name == "original_full_tokenizer" and name in best:
+                continue  # Seconds per pass; once is enough.
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+    results = {
+        name: {
             "seconds": round(seconds, 4),
             "mb_per_s": round(megabytes / seconds, 2),
             "tokens_per_s": round(num_tokens / seconds),
         }
+        for name, seconds in best.items()
+    }
     ratios = {
         f"bert_tf_over_{name}": round(results["bert_tf"]["mb_per_s"] / results[name]["mb_per_s"], 2)
         for name in ("keras_hub", "hf_tokenizers", "original_full_tokenizer")
     }
+    ratios["bert_tf_tf_data_over_keras_hub_tf_data"] = round(
+        results["bert_tf_tf_data"]["mb_per_s"] / results["keras_hub_tf_data"]["mb_per_s"], 2
+    )
     emit(
         {
             "benchmark": "tokenize+pack",
@@ -105,6 +149,7 @@ def main(argv):
             "results": results,
             "ratios": ratios,
             "target_mb_per_s": 20,
+            "target_met": max(results[k]["mb_per_s"] for k in ("bert_tf", "bert_tf_tf_data")) >= 20,
             "machine": machine(),
         }
     )

@@ -7,17 +7,29 @@ round-trips through `get_config` / `.keras` files.
 Dimension legend: B = batch, S = sequence, H = hidden, P = masked positions
 per example, V = vocabulary, C = classes.
 
-Example:
+Example (one encoder, every head):
 
 >>> from bert_tf.encoder import BertEncoder
 >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
 ...                   num_attention_heads=2, intermediate_size=32,
 ...                   max_position_embeddings=8)
->>> clf = BertClassifier(enc, num_classes=3)
 >>> ids = keras.ops.ones((2, 8), "int32")
 >>> x = {"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids}
->>> tuple(clf(x).shape)
+>>> tuple(BertClassifier(enc, num_classes=3)(x).shape)
 (2, 3)
+>>> BertRegressor(enc).output_shape
+(None, 1)
+>>> BertTokenClassifier(enc, num_classes=5).output_shape
+(None, None, 5)
+>>> out = BertSpanLabeler(enc)(x)
+>>> tuple(out["start_logits"].shape), tuple(out["end_logits"].shape)
+((2, 8), (2, 8))
+>>> BertEmbedder(enc, pooling="mean", normalize=True).output_shape
+(None, 16)
+>>> positions = keras.ops.ones((2, 3), "int32")
+>>> out = BertPretrainer(enc)({**x, "masked_lm_positions": positions})
+>>> tuple(out["mlm_logits"].shape), tuple(out["nsp_logits"].shape)
+((2, 3, 50), (2, 2))
 """
 
 from __future__ import annotations
@@ -99,6 +111,35 @@ class _BertTask(keras.Model):
         return cls(**config)
 
 
+class _DropoutDenseTask(_BertTask):
+    """A dropout + float32 dense layer on one encoder output (`head_input`).
+
+    The shared body of the classifier, regressor and token classifier, which
+    differ only in the output they read, their layer names and the name of
+    their `units` argument, `units_arg` (each subclass keeps its own
+    constructor, so its arguments stay its attributes and `get_config` keys).
+    """
+
+    head_input = "pooled_output"
+    layer_names = ("classifier_dropout", "logits")
+    units_arg = "num_classes"
+
+    def __init__(self, encoder, units: int, dropout: float, **kwargs):
+        _check_encoder(encoder)
+        if int(units) < 1:
+            raise ValueError(f"{self.units_arg} must be >= 1, got {units!r}.")
+        inputs = _inputs()
+        x = encoder(inputs)[self.head_input]  # [B, H] or [B, S, H]
+        outputs = _dropout_dense(x, encoder, int(units), dropout, *self.layer_names)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder
+        setattr(self, self.units_arg, int(units))
+        self.dropout = float(dropout)
+
+    def _task_config(self):
+        return {self.units_arg: getattr(self, self.units_arg), "dropout": self.dropout}
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertPretrainer(_BertTask):
     """BERT pre-training heads: masked LM and next-sentence prediction.
@@ -117,19 +158,6 @@ class BertPretrainer(_BertTask):
         mlm_activation: None (the encoder's `hidden_act`) or a
             `bert_config.json` activation name.
         **kwargs: `keras.Model` arguments.
-
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> ids = keras.ops.ones((2, 8), "int32")
-    >>> out = BertPretrainer(enc)({"input_word_ids": ids, "input_mask": ids,
-    ...     "input_type_ids": 0 * ids,
-    ...     "masked_lm_positions": keras.ops.ones((2, 3), "int32")})
-    >>> tuple(out["mlm_logits"].shape), tuple(out["nsp_logits"].shape)
-    ((2, 3, 50), (2, 2))
     """
 
     def __init__(self, encoder, mlm_activation: str | None = None, **kwargs):
@@ -173,7 +201,7 @@ class BertPretrainer(_BertTask):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertClassifier(_BertTask):
+class BertClassifier(_DropoutDenseTask):
     """Sequence classifier: dropout + dense on the pooled output -> [B, C] logits.
 
     Args:
@@ -181,101 +209,47 @@ class BertClassifier(_BertTask):
         num_classes: int. C.
         dropout: float. Dropout before the output layer.
         **kwargs: `keras.Model` arguments.
-
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> BertClassifier(enc, num_classes=3).output_shape
-    (None, 3)
     """
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
-        _check_encoder(encoder)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes!r}.")
-        inputs = _inputs()
-        pooled = encoder(inputs)["pooled_output"]  # [B, H]
-        logits = _dropout_dense(
-            pooled, encoder, num_classes, dropout, "classifier_dropout", "logits"
-        )  # [B, C]
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-        self.encoder = encoder
-        self.num_classes = int(num_classes)
-        self.dropout = float(dropout)
-
-    def _task_config(self):
-        return {"num_classes": self.num_classes, "dropout": self.dropout}
+        super().__init__(encoder, num_classes, dropout, **kwargs)  # [B, C]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertRegressor(_BertTask):
+class BertRegressor(_DropoutDenseTask):
     """Sequence regressor: dropout + linear on the pooled output -> [B, num_outputs].
 
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> BertRegressor(enc).output_shape
-    (None, 1)
+    Args:
+        encoder: a `BertEncoder`.
+        num_outputs: int. Values predicted per example.
+        dropout: float. Dropout before the output layer.
+        **kwargs: `keras.Model` arguments.
     """
 
-    def __init__(self, encoder, num_outputs: int = 1, dropout: float = 0.1, **kwargs):
-        _check_encoder(encoder)
-        inputs = _inputs()
-        pooled = encoder(inputs)["pooled_output"]  # [B, H]
-        values = _dropout_dense(
-            pooled, encoder, num_outputs, dropout, "regressor_dropout", "values"
-        )  # [B, num_outputs]
-        super().__init__(inputs=inputs, outputs=values, **kwargs)
-        self.encoder = encoder
-        self.num_outputs = int(num_outputs)
-        self.dropout = float(dropout)
+    layer_names = ("regressor_dropout", "values")
+    units_arg = "num_outputs"
 
-    def _task_config(self):
-        return {"num_outputs": self.num_outputs, "dropout": self.dropout}
+    def __init__(self, encoder, num_outputs: int = 1, dropout: float = 0.1, **kwargs):
+        super().__init__(encoder, num_outputs, dropout, **kwargs)  # [B, num_outputs]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertTokenClassifier(_BertTask):
+class BertTokenClassifier(_DropoutDenseTask):
     """Token classifier: dropout + dense on every token -> [B, S, C] logits.
 
     Args:
         encoder: a `BertEncoder`.
-        num_classes: int. C.
+        num_classes: int. C, the number of tags (e.g. IOB2 `O`, `B-X`, `I-X`).
         dropout: float. Dropout before the output layer.
         **kwargs: `keras.Model` arguments.
-
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> BertTokenClassifier(enc, num_classes=5).output_shape
-    (None, None, 5)
     """
 
     uses_pooler = False
+    head_input = "sequence_output"
+    layer_names = ("token_dropout", "logits")
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
-        _check_encoder(encoder)
-        inputs = _inputs()
-        sequence = encoder(inputs)["sequence_output"]  # [B, S, H]
-        logits = _dropout_dense(
-            sequence, encoder, num_classes, dropout, "token_dropout", "logits"
-        )  # [B, S, C]
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-        self.encoder = encoder
-        self.num_classes = int(num_classes)
-        self.dropout = float(dropout)
-
-    def _task_config(self):
-        return {"num_classes": self.num_classes, "dropout": self.dropout}
+        super().__init__(encoder, num_classes, dropout, **kwargs)  # [B, S, C]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -322,18 +296,6 @@ class BertSpanLabeler(_BertTask):
     Args:
         encoder: a `BertEncoder`.
         **kwargs: `keras.Model` arguments.
-
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> ids = keras.ops.ones((2, 8), "int32")
-    >>> out = BertSpanLabeler(enc)({"input_word_ids": ids, "input_mask": ids,
-    ...                             "input_type_ids": 0 * ids})
-    >>> tuple(out["start_logits"].shape), tuple(out["end_logits"].shape)
-    ((2, 8), (2, 8))
     """
 
     uses_pooler = False
@@ -367,15 +329,6 @@ class BertEmbedder(_BertTask):
         pooling: str. "mean", "cls" or "pooled".
         normalize: bool. L2-normalize the embeddings.
         **kwargs: `keras.Model` arguments.
-
-    Example:
-
-    >>> from bert_tf.encoder import BertEncoder
-    >>> enc = BertEncoder(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...                   num_attention_heads=2, intermediate_size=32,
-    ...                   max_position_embeddings=8)
-    >>> BertEmbedder(enc, pooling="mean", normalize=True).output_shape
-    (None, 16)
     """
 
     POOLINGS = ("mean", "cls", "pooled")

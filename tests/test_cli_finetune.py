@@ -10,11 +10,10 @@ import os
 import re
 import subprocess
 import sys
-import types
 
+import cli_testing
 import pytest
 import tasks_testing as tt
-from absl import flags
 
 from bert_tf import cli
 
@@ -26,19 +25,7 @@ def _capture(capsys):
 
 
 def _run(*args, ok=True):
-    flags.FLAGS.unparse_flags()
-    code = 0
-    try:
-        cli.run(["bert_tf", *args])
-    except SystemExit as e:
-        code = e.code or 0
-    out = _capsys.readouterr()
-    proc = types.SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-    if ok:
-        assert code == 0, proc.stderr[-3000:]
-    else:
-        assert code != 0, proc.stdout[-2000:]
-    return proc
+    return cli_testing.run_cli(_capsys, *args, ok=ok)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +110,34 @@ def test_clear_errors(workdir, args, message):
     proc = _run("finetune", "--task=classify", f"--output_dir={d}/x", *_init(d), *args, ok=False)
     assert message.format(d=d) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "flag,message",
+    [
+        ("--learning_rate=-1", "learning_rate must be > 0, got -1.0"),
+        ("--train_batch_size=0", "train_batch_size must be >= 1, got 0"),
+        ("--warmup_proportion=1.5", "warmup_proportion must be in [0, 1], got 1.5"),
+        ("--max_seq_length=1", "max_seq_length must be >= 2, got 1"),
+    ],
+)
+def test_bad_setting_is_one_line(workdir, flag, message):
+    """A FinetuneSettings value out of range: one error line, before any work."""
+    d = workdir
+    out = f"{d}/bad_setting"
+    proc = _run(
+        "finetune",
+        "--task=classify",
+        f"--train_file={d}/train.csv",
+        f"--output_dir={out}",
+        *_init(d),
+        flag,
+        ok=False,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bert_tf: error:")]
+    assert errors == [f"bert_tf: error: {message}"], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(out)
 
 
 # TF's C++ log lines, TF 2.20 ("2026-12-05 00:44:05.697248: I external/...cc:31] ...")

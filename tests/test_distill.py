@@ -10,15 +10,15 @@ embeddings; the teacher's own predictions for the NER student.
 
 import json
 import os
+import types
 
+import cli_testing
 import numpy as np
 import pytest
 import serving_test_base as stb
 import tasks_testing as tt
 import tensorflow as tf
-from absl import flags
 
-from bert_tf import cli
 from bert_tf.encoder import BertEncoder
 from bert_tf.export import op_audit, registry, tflite
 from bert_tf.heads import BertClassifier
@@ -81,18 +81,8 @@ def _capture(capsys):
 
 
 def _run(*args, ok=True):
-    flags.FLAGS.unparse_flags()
-    code = 0
-    try:
-        cli.run(["bert_tf", *args])
-    except SystemExit as e:
-        code = e.code or 0
-    out = _capsys.readouterr()
-    if ok:
-        assert code == 0, out.err[-3000:]
-    else:
-        assert code != 0, out.out[-2000:]
-    return out
+    out = cli_testing.run_cli(_capsys, *args, ok=ok)
+    return types.SimpleNamespace(out=out.stdout, err=out.stderr)
 
 
 def _distill_args(d, out, *extra):
@@ -112,14 +102,8 @@ def _distill_args(d, out, *extra):
 def student_dir(workdir):
     d = workdir
     out = f"{d}/student"
-    flags.FLAGS.unparse_flags()
-    try:
-        cli.run(
-            ["bert_tf"]
-            + _distill_args(d, out, f"--unlabeled_file={d}/more.txt", f"--eval_file={d}/dev.csv")
-        )
-    except SystemExit as e:
-        assert not e.code
+    extra = f"--unlabeled_file={d}/more.txt", f"--eval_file={d}/dev.csv"
+    cli_testing.run_cli(None, *_distill_args(d, out, *extra))  # No capsys in a module fixture.
     return out
 
 

@@ -207,7 +207,8 @@ def test_mixed_precision_flag_keeps_float32_logits():
     from bert_tf.heads import BertClassifier
 
     try:
-        distribute.set_mixed_precision("bfloat16")
+        # force: bfloat16 even on a CPU without AVX512-BF16/AMX.
+        distribute.set_mixed_precision("bfloat16", force=True)
         model = BertClassifier(tt.tiny_encoder(), num_classes=3)
         assert model.encoder.dtype_policy.compute_dtype == "bfloat16"
         ids = np.ones((2, 6), np.int32)

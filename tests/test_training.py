@@ -221,7 +221,7 @@ def test_loss_falls_on_a_learnable_task(tmp_path):
 @pytest.mark.parametrize("policy, jit", [("mixed_float16", False), ("mixed_bfloat16", True)])
 def test_mixed_precision_and_xla(policy, jit, tmp_path):
     try:
-        distribute.set_mixed_precision(policy)
+        distribute.set_mixed_precision(policy, force=True)
         model = _compiled(jit_compile=jit)
         result = fit_resumable(
             model, lambda skip: _batches(), 2, str(tmp_path), save_checkpoints_steps=2, verbose=0

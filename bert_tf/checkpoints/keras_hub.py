@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bert_tf.checkpoints._common import build_target
-from bert_tf.checkpoints.mapping import CheckpointMismatchError, assign_state
+from bert_tf.checkpoints._common import KERAS_HUB, library_config, load_library_encoder
+from bert_tf.checkpoints.mapping import CheckpointMismatchError
 from bert_tf.config import BertConfig
 
 __all__ = ["keras_hub_config", "keras_hub_state", "load_keras_hub_backbone"]
@@ -27,19 +27,9 @@ __all__ = ["keras_hub_config", "keras_hub_state", "load_keras_hub_backbone"]
 
 def keras_hub_config(backbone, hidden_act: str = "gelu") -> BertConfig:
     """The `BertConfig` of a keras-hub `BertBackbone`."""
-    c = backbone.get_config()
-    return BertConfig(
-        vocab_size=c["vocabulary_size"],
-        hidden_size=c["hidden_dim"],
-        num_hidden_layers=c["num_layers"],
-        num_attention_heads=c["num_heads"],
-        intermediate_size=c["intermediate_dim"],
-        hidden_act=hidden_act,
-        hidden_dropout_prob=c.get("dropout", 0.1),
-        attention_probs_dropout_prob=c.get("dropout", 0.1),
-        max_position_embeddings=c["max_sequence_length"],
-        type_vocab_size=c.get("num_segments", 2),
-    )
+    # Defaults for keys a backbone's config may leave out.
+    config = {"dropout": 0.1, "num_segments": 2, **backbone.get_config()}
+    return library_config(config, KERAS_HUB, hidden_act)
 
 
 def keras_hub_state(backbone) -> dict:
@@ -113,7 +103,7 @@ def load_keras_hub_backbone(backbone, model=None, *, hidden_act: str = "gelu", *
     Returns:
         The filled model.
     """
-    config = None if model is not None else keras_hub_config(backbone, hidden_act)
-    target = build_target(config, model, False, **encoder_kwargs)
-    assign_state(target, keras_hub_state(backbone), f"keras-hub backbone '{backbone.name}'")
-    return target
+    source = f"keras-hub backbone '{backbone.name}'"
+    return load_library_encoder(
+        backbone, keras_hub_config, keras_hub_state, source, model, hidden_act, **encoder_kwargs
+    )

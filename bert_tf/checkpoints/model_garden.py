@@ -17,7 +17,12 @@ import re
 
 import numpy as np
 
-from bert_tf.checkpoints._common import build_target
+from bert_tf.checkpoints._common import (
+    MODEL_GARDEN,
+    build_target,
+    library_config,
+    load_library_encoder,
+)
 from bert_tf.checkpoints.mapping import CheckpointMismatchError, assign_state
 from bert_tf.config import BertConfig
 from bert_tf.layers.activations import get_activation
@@ -101,19 +106,7 @@ def build_model_garden_encoder(config: BertConfig):
 
 def model_garden_config(mg_encoder, hidden_act: str = "gelu") -> BertConfig:
     """The `BertConfig` of a Model Garden `BertEncoder`."""
-    c = mg_encoder.get_config()
-    return BertConfig(
-        vocab_size=c["vocab_size"],
-        hidden_size=c["hidden_size"],
-        num_hidden_layers=c["num_layers"],
-        num_attention_heads=c["num_attention_heads"],
-        intermediate_size=c["inner_dim"],
-        hidden_act=hidden_act,
-        hidden_dropout_prob=c["output_dropout"],
-        attention_probs_dropout_prob=c["attention_dropout"],
-        max_position_embeddings=c["max_sequence_length"],
-        type_vocab_size=c["type_vocab_size"],
-    )
+    return library_config(mg_encoder.get_config(), MODEL_GARDEN, hidden_act)
 
 
 def model_garden_state(mg_encoder) -> dict:
@@ -161,20 +154,23 @@ def load_model_garden_encoder(
     Args:
         mg_encoder: an `official.nlp.modeling.networks.BertEncoder`.
         model: a bert_tf model to fill; None builds a `BertEncoder`.
-        hidden_act: activation of the built encoder ("gelu" is exact).
+        hidden_act: activation of the built encoder ("gelu" is BERT's exact
+            GELU; the Model Garden config's `inner_activation` is not read).
         **encoder_kwargs: extra `BertEncoder` arguments when building.
 
     Returns:
         The filled model.
     """
-    config = None if model is not None else model_garden_config(mg_encoder, hidden_act)
-    target = build_target(config, model, False, **encoder_kwargs)
-    assign_state(
-        target,
-        model_garden_state(mg_encoder),
-        f"Model Garden encoder '{mg_encoder.name}'",
+    source = f"Model Garden encoder '{mg_encoder.name}'"
+    return load_library_encoder(
+        mg_encoder,
+        model_garden_config,
+        model_garden_state,
+        source,
+        model,
+        hidden_act,
+        **encoder_kwargs,
     )
-    return target
 
 
 def load_model_garden_checkpoint(

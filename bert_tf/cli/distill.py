@@ -18,6 +18,7 @@ Examples:
       --output_dir=runs/ner_small
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -30,16 +31,20 @@ from bert_tf.tasks import classification, distillation, ner, student
 
 FLAGS = flags.FLAGS
 
-# Distillation's own defaults for the knobs it shares with `finetune` (whose
-# defaults suit a pre-trained model, not a small student). A flag the user
-# did not pass takes these, even when `finetune` defined it first.
+# Distillation's own defaults (`distillation.DISTILL_SETTINGS`) for the
+# knobs it shares with `finetune` (whose defaults suit a pre-trained model,
+# not a small student). A flag the user did not pass takes these, even when
+# `finetune` defined it first.
 DEFAULTS = {
-    "learning_rate": 1e-3,
-    "num_train_epochs": 10.0,
-    "train_batch_size": 32,
-    "warmup_proportion": 0.1,
-    "weight_decay": 0.01,
-    "seed": 0,
+    name: getattr(distillation.DISTILL_SETTINGS, name)
+    for name in (
+        "learning_rate",
+        "num_train_epochs",
+        "train_batch_size",
+        "warmup_proportion",
+        "weight_decay",
+        "seed",
+    )
 }
 
 
@@ -143,8 +148,11 @@ def _distill():
         student_init=FLAGS.student_init,
         temperature=FLAGS.temperature,
         label_weight=FLAGS.label_weight,
-        eval_batch_size=FLAGS.eval_batch_size,
-        **{name: _knob(name) for name in DEFAULTS},
+        settings=dataclasses.replace(
+            distillation.DISTILL_SETTINGS,
+            eval_batch_size=FLAGS.eval_batch_size,
+            **{name: _knob(name) for name in DEFAULTS},
+        ),
     )
     sizes = result["parameters"]
     sys.stdout.write(

@@ -21,10 +21,9 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    cli.define_data_flags()
-    cli.define("string", "model_dir", None, "A folder written by finetune.")
-    cli.define("string", "eval_file", None, "Labelled data in the task's format.")
-    cli.define("string", "output_file", None, "Also write the metrics here.")
+    cli.define_model_dir_flags(
+        "eval_file", "Labelled data in the task's format.", "Also write the metrics here."
+    )
 
 
 def evaluate():

@@ -7,6 +7,14 @@ SavedModel in TF Serving's layout, with warm-up requests and `models.config`:
   bert_tf export --model_dir=runs/sst --name=sentiment --version=3 --overwrite
   bert_tf export --model_dir=runs/squad --warmup_file=questions.tsv
   bert_tf export --model_dir=runs/sst --format=tflite --quantization=float16
+  bert_tf export --model_dir=runs/sst --precision=bfloat16  # AVX512-BF16/AMX, GPU
+
+`--precision=bfloat16` writes a SavedModel whose encoder computes in
+bfloat16 (Keras `mixed_bfloat16`, traced without XLA: oneDNN's fast path on
+CPUs with AVX512-BF16 or AMX, and GPUs); its outputs stay float32. The
+choice is made here, not when the server loads the model (see
+`bert_tf.export.precision`); an export machine without fast bfloat16 warns
+but writes it. TFLite has no bfloat16: use `--quantization` there.
 
 `--warmup_file` holds one example request per line; a model with several
 inputs (`text_a`/`text_b`, `question`/`context`) takes them tab-separated in
@@ -36,6 +44,7 @@ from bert_tf import files
 
 FLAGS = flags.FLAGS
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
+PRECISIONS = ("float32", "bfloat16")
 
 
 def _define(kind: str, name: str, default, help_text: str, *args) -> None:
@@ -87,6 +96,14 @@ def define_flags():
         "float32",
         "TFLite weights/activations.",
         list(QUANTIZATIONS),
+    )
+    _define(
+        "enum",
+        "precision",
+        "float32",
+        "SavedModel compute dtype: bfloat16 is fast on CPUs with AVX512-BF16 "
+        "or AMX and on GPUs (outputs stay float32).",
+        list(PRECISIONS),
     )
     _define(
         "string",
@@ -164,6 +181,7 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
 
 def _checkpoint_module():
     """The serving module of --model from --init_checkpoint."""
+    from bert_tf.export import precision
     from bert_tf.export.embedder_serving import EmbedderServing
     from bert_tf.export.fill_mask_serving import FillMaskServing
     from bert_tf.tasks import common
@@ -178,6 +196,7 @@ def _checkpoint_module():
             lower_case=FLAGS.do_lower_case,
             max_seq_length=seq_length,
         )
+        encoder = precision.with_precision(encoder, FLAGS.precision)
         return EmbedderServing(encoder, tokenizer, seq_length, vocab_path=vocab)
     from bert_tf import checkpoints
 
@@ -192,6 +211,7 @@ def _checkpoint_module():
     )
     lower_case = common.resolve_lower_case(vocab, FLAGS.do_lower_case, folder)
     pretrainer = checkpoints.load_google_checkpoint(folder, with_heads=True)
+    pretrainer = precision.with_precision(pretrainer, FLAGS.precision)
     return FillMaskServing.from_pretrainer(
         pretrainer, vocab, lower_case, seq_length, top_k=FLAGS.top_k
     )
@@ -221,10 +241,12 @@ def _export_task() -> None:
         overwrite=FLAGS.overwrite,
         warmup_inputs=warmup,
         serving_base_path=None if base_path == "local" else base_path,
+        precision=FLAGS.precision,
     )
     sys.stdout.write(
         f"wrote {result.path} (model {result.name!r}, version "
-        f"{result.version}, {result.warmup_records} warm-up requests)\n"
+        f"{result.version}, {result.precision}, {result.warmup_records} "
+        "warm-up requests)\n"
         f"TF-Text ops: {', '.join(result.audit['tf_text']) or 'none'}; "
         f"serve with tensorflow_model_server >= {result.min_serving_release}\n"
         f"models.config: {result.models_config}\n"
@@ -301,6 +323,17 @@ def main(argv):
             "pass either --model_dir (a fine-tuned model) or --vocab_file "
             "(the preprocessing model), not both"
         )
+    if FLAGS.precision != "float32":
+        if FLAGS.format == "tflite":
+            raise ValueError(
+                f"--precision={FLAGS.precision} is for SavedModels: TFLite has no "
+                "bfloat16 kernels (use --quantization=float16 or dynamic_int8)"
+            )
+        if not (FLAGS.model_dir or FLAGS.model):
+            raise ValueError(
+                f"--precision={FLAGS.precision}: the preprocessing model has no "
+                "weights; pass --model_dir or --model"
+            )
     if FLAGS.model_dir or FLAGS.model:
         _export_task()
     elif FLAGS.vocab_file:

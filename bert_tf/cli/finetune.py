@@ -32,6 +32,17 @@ from bert_tf.training import distribute
 
 FLAGS = flags.FLAGS
 TASKS = ("classify", "ner", "squad")
+# The `FinetuneSettings` fields that are flags of the same name.
+SETTINGS_FLAGS = (
+    "train_batch_size",
+    "eval_batch_size",
+    "learning_rate",
+    "num_train_epochs",
+    "warmup_proportion",
+    "weight_decay",
+    "jit_compile",
+    "seed",
+)
 
 
 def define(kind: str, name: str, default, help_text: str, *args) -> None:
@@ -86,6 +97,14 @@ def define_data_flags():
     define("integer", "eval_batch_size", 64, "Batch size for eval/predict.")
 
 
+def define_model_dir_flags(data_flag: str, data_help: str, output_help: str) -> None:
+    """The flags of evaluate and predict: a model folder, a data file, an output file."""
+    define_data_flags()
+    define("string", "model_dir", None, "A folder written by finetune.")
+    define("string", data_flag, None, data_help)
+    define("string", "output_file", None, output_help)
+
+
 def define_flags():
     define_data_flags()
     define("enum", "task", None, "The task.", TASKS)
@@ -128,10 +147,24 @@ def define_flags():
         "enum",
         "mixed_precision",
         None,
-        "Mixed precision compute dtype (default float32).",
+        "Mixed precision compute dtype (default float32). bfloat16 is fast on "
+        "GPUs and CPUs with AVX512-BF16/AMX; elsewhere it trains in float32 "
+        "(see --force_mixed_precision).",
         ["float16", "bfloat16"],
     )
-    define("boolean", "jit_compile", False, "XLA-compile the train step.")
+    define(
+        "boolean",
+        "force_mixed_precision",
+        False,
+        "With --mixed_precision=bfloat16: keep bfloat16 on a CPU without "
+        "AVX512-BF16/AMX (emulated, slower); without it such a CPU trains in float32.",
+    )
+    define(
+        "boolean",
+        "jit_compile",
+        False,
+        "XLA-compile the train step (off for bfloat16 on a CPU: graph mode is faster).",
+    )
     define("integer", "seed", 0, "Random seed.")
 
 
@@ -157,27 +190,25 @@ def write_json(path, obj):
 
 def _finetune():
     require("task", "train_file", "output_dir")
-    distribute.set_mixed_precision(FLAGS.mixed_precision)
+    if FLAGS.force_mixed_precision and FLAGS.mixed_precision != "bfloat16":
+        fail("--force_mixed_precision needs --mixed_precision=bfloat16")
+    policy = distribute.set_mixed_precision(
+        FLAGS.mixed_precision, force=FLAGS.force_mixed_precision
+    )
+    distribute.warn_if_slow_jit(policy, FLAGS.jit_compile)
     commands = task_commands.TASK_COMMANDS[FLAGS.task]
-    max_seq_length = FLAGS.max_seq_length or (384 if FLAGS.task == "squad" else 128)
-    # Read the data first: a bad file fails before the model loads.
+    # Check the settings, then read the data: a bad value or file fails
+    # before the model loads.
+    settings = common.FinetuneSettings(
+        max_seq_length=FLAGS.max_seq_length or (384 if FLAGS.task == "squad" else 128),
+        **{name: getattr(FLAGS, name) for name in SETTINGS_FLAGS},
+    )
     train, dev = commands.read_train()
     encoder, tokenizer, vocab_file = common.load_initial_model(
-        FLAGS.init_checkpoint, FLAGS.vocab_file, FLAGS.do_lower_case, max_seq_length
-    )
-    knobs = dict(
-        max_seq_length=max_seq_length,
-        train_batch_size=FLAGS.train_batch_size,
-        eval_batch_size=FLAGS.eval_batch_size,
-        learning_rate=FLAGS.learning_rate,
-        num_train_epochs=FLAGS.num_train_epochs,
-        warmup_proportion=FLAGS.warmup_proportion,
-        weight_decay=FLAGS.weight_decay,
-        jit_compile=FLAGS.jit_compile,
-        seed=FLAGS.seed,
+        FLAGS.init_checkpoint, FLAGS.vocab_file, FLAGS.do_lower_case, settings.max_seq_length
     )
     out = FLAGS.output_dir
-    result = commands.finetune(train, dev, encoder, tokenizer, vocab_file, out, knobs)
+    result = commands.finetune(train, dev, encoder, tokenizer, vocab_file, out, settings)
     sys.stdout.write(f"model written to {out}\n")
     if FLAGS.eval_file:
         predictions = os.path.join(out, "eval_predictions.jsonl")

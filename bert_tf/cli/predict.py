@@ -22,10 +22,9 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    cli.define_data_flags()
-    cli.define("string", "model_dir", None, "A folder written by finetune.")
-    cli.define("string", "input_file", None, "Data in the task's format.")
-    cli.define("string", "output_file", None, "Where the JSON lines go.")
+    cli.define_model_dir_flags(
+        "input_file", "Data in the task's format.", "Where the JSON lines go."
+    )
 
 
 def predict():

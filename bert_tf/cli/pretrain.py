@@ -81,12 +81,33 @@ def define_flags():
         "mixed_precision",
         "float32",
         ["float32", "mixed_float16", "mixed_bfloat16"],
-        "Keras dtype policy (float16 uses loss scaling).",
+        "Keras dtype policy (float16 uses loss scaling; mixed_bfloat16 trains in "
+        "float32 on a CPU without AVX512-BF16/AMX unless --force_mixed_precision).",
     )
-    flags.DEFINE_boolean("jit_compile", False, "Compile with XLA.")
+    flags.DEFINE_boolean(
+        "force_mixed_precision",
+        False,
+        "Keep mixed_bfloat16 on a CPU without AVX512-BF16/AMX (emulated, "
+        "slower); without it such a CPU trains in float32.",
+    )
+    flags.DEFINE_boolean(
+        "jit_compile", False, "Compile with XLA (off for bfloat16 on a CPU: graph mode is faster)."
+    )
     flags.DEFINE_integer("steps_per_execution", 1, "Batches per tf.function call.")
     flags.DEFINE_integer("seed", 12345, "Seed of data and initial weights.")
     flags.mark_flags_as_required(["input_file", "vocab_file"])
+
+
+def _example_flags() -> dict:
+    """The flags that shape the examples, as written offline or made on the fly."""
+    return dict(
+        max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob,
+        do_whole_word_mask=FLAGS.do_whole_word_mask,
+        input_format=FLAGS.input_format,
+    )
 
 
 def _write_tfrecords():
@@ -107,13 +128,8 @@ def _write_tfrecords():
         FLAGS.write_tfrecords,
         num_shards=FLAGS.num_shards,
         dupe_factor=FLAGS.dupe_factor,
-        max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        masked_lm_prob=FLAGS.masked_lm_prob,
-        short_seq_prob=FLAGS.short_seq_prob,
-        do_whole_word_mask=FLAGS.do_whole_word_mask,
-        input_format=FLAGS.input_format,
         seed=FLAGS.seed,
+        **_example_flags(),
     )
     logging.info("wrote %d examples to %d file(s): %s", count, len(paths), paths[0])
 
@@ -128,6 +144,8 @@ def main(argv):
         raise ValueError("--output_dir is required for training")
     if not FLAGS.bert_config_file:
         raise ValueError("--bert_config_file is required: a bert_config.json or a preset name")
+    if FLAGS.force_mixed_precision and FLAGS.mixed_precision != "mixed_bfloat16":
+        raise ValueError("--force_mixed_precision needs --mixed_precision=mixed_bfloat16")
     strategy = (
         distribute.get_strategy("tpu", FLAGS.tpu) if FLAGS.strategy == "tpu" else FLAGS.strategy
     )
@@ -137,13 +155,7 @@ def main(argv):
         FLAGS.vocab_file,
         FLAGS.bert_config_file,
         do_lower_case=FLAGS.do_lower_case,
-        input_format=FLAGS.input_format,
         init_checkpoint=FLAGS.init_checkpoint,
-        max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        masked_lm_prob=FLAGS.masked_lm_prob,
-        short_seq_prob=FLAGS.short_seq_prob,
-        do_whole_word_mask=FLAGS.do_whole_word_mask,
         train_batch_size=FLAGS.train_batch_size,
         learning_rate=FLAGS.learning_rate,
         num_train_steps=FLAGS.num_train_steps,
@@ -158,11 +170,13 @@ def main(argv):
         ),
         strategy=strategy,
         mixed_precision=FLAGS.mixed_precision,
+        force_mixed_precision=FLAGS.force_mixed_precision,
         jit_compile=FLAGS.jit_compile,
         steps_per_execution=FLAGS.steps_per_execution,
         eval_input_file=FLAGS.eval_input_file,
         eval_steps=FLAGS.eval_steps,
         seed=FLAGS.seed,
+        **_example_flags(),
     )
     logging.info(
         "pretrain: steps %d -> %d (this run: %d); output in %s",

@@ -7,7 +7,6 @@ look the task up in `TASK_COMMANDS` instead of branching on its name.
 """
 
 import abc
-import os
 from typing import Any
 
 from absl import flags
@@ -40,7 +39,7 @@ class TaskCommands(abc.ABC):
         """(`--train_file`, `--eval_file` or None) in the library's data types."""
 
     @abc.abstractmethod
-    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, knobs) -> dict:
+    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, settings) -> dict:
         """Fine-tunes and writes the model folder; the library's result dict."""
 
     @abc.abstractmethod
@@ -75,7 +74,7 @@ class ClassifyCommands(TaskCommands):
         dev = self._read(FLAGS.eval_file, columns, FLAGS.regression) if FLAGS.eval_file else None
         return train, dev
 
-    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, knobs):
+    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, settings):
         return classification.finetune_classifier(
             train,
             encoder,
@@ -85,7 +84,7 @@ class ClassifyCommands(TaskCommands):
             eval_data=dev,
             regression=FLAGS.regression,
             text_columns=text_columns(),
-            **knobs,
+            settings=settings,
         )
 
     def predict_dev(self, model_dir, dev, output_file):
@@ -111,9 +110,9 @@ class NerCommands(TaskCommands):
         dev = ner.read_conll(FLAGS.eval_file) if FLAGS.eval_file else None
         return ner.read_conll(FLAGS.train_file), dev
 
-    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, knobs):
+    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, settings):
         return ner.finetune_ner(
-            train, encoder, tokenizer, vocab_file, output_dir, eval_data=dev, **knobs
+            train, encoder, tokenizer, vocab_file, output_dir, eval_data=dev, settings=settings
         )
 
     def predict_dev(self, model_dir, dev, output_file):
@@ -137,7 +136,7 @@ class SquadCommands(TaskCommands):
         dev = squad.read_squad(FLAGS.eval_file, v2) if FLAGS.eval_file else None
         return train, dev
 
-    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, knobs):
+    def finetune(self, train, dev, encoder, tokenizer, vocab_file, output_dir, settings):
         options = squad.DecodeOptions(
             version_2_with_negative=FLAGS.version_2_with_negative,
             **{k: v for k, v in decode_overrides().items() if v is not None},
@@ -154,7 +153,7 @@ class SquadCommands(TaskCommands):
             doc_stride=FLAGS.doc_stride,
             max_query_length=FLAGS.max_query_length,
             options=options,
-            **knobs,
+            settings=settings,
         )
 
     def predict_dev(self, model_dir, dev, output_file):
@@ -178,11 +177,5 @@ TASK_COMMANDS: dict[str, TaskCommands] = {
 
 def for_model_dir(model_dir: str) -> tuple[TaskCommands, dict]:
     """The commands of a fine-tuned folder's task, and its `task.json`."""
-    info = common.load_task_info(model_dir)
-    task = info.get("task")
-    if task not in TASK_COMMANDS:
-        raise ValueError(
-            f"{os.path.join(model_dir, common.TASK_FILE)}: task {task!r} is not one of "
-            f"{sorted(TASK_COMMANDS)}"
-        )
-    return TASK_COMMANDS[task], info
+    info = common.load_task_info(model_dir, TASK_COMMANDS, "evaluate/predict commands")
+    return TASK_COMMANDS[info["task"]], info

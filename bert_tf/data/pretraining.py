@@ -76,6 +76,7 @@ from bert_tf.text.packer import BertPacker, trimmed_lengths
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = [
+    "EXAMPLE_SETTINGS",
     "INPUT_FORMATS",
     "data_options",
     "read_documents",
@@ -271,12 +272,14 @@ class _Pipeline:
 
 def _check_settings(
     tokenizer,
+    batch_size,
+    *,
     max_seq_length,
     max_predictions_per_seq,
     masked_lm_prob,
     short_seq_prob,
-    batch_size,
 ):
+    # Keyword-only: two of the settings are probabilities, easy to swap.
     if not isinstance(tokenizer, BertTokenizer):
         raise TypeError(f"tokenizer must be a BertTokenizer, got {type(tokenizer).__name__}")
     tokenizer.require_special_tokens(
@@ -304,6 +307,18 @@ def data_options() -> tf.data.Options:
     # so a multi-worker job sees the data a single worker would.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
+
+
+# The `pretraining_dataset` arguments that shape the examples (not how they
+# are batched, ordered or seeded): what `write_pretraining_tfrecords` passes on.
+EXAMPLE_SETTINGS = (
+    "max_seq_length",
+    "max_predictions_per_seq",
+    "masked_lm_prob",
+    "short_seq_prob",
+    "do_whole_word_mask",
+    "input_format",
+)
 
 
 def pretraining_dataset(
@@ -353,11 +368,11 @@ def pretraining_dataset(
     """
     _check_settings(
         tokenizer,
-        max_seq_length,
-        max_predictions_per_seq,
-        masked_lm_prob,
-        short_seq_prob,
         batch_size,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        masked_lm_prob=masked_lm_prob,
+        short_seq_prob=short_seq_prob,
     )
     masker = BertMaskedLmMasker(
         tokenizer.vocabulary,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.data.pretraining import data_options, pretraining_dataset
+from bert_tf.data.pretraining import EXAMPLE_SETTINGS, data_options, pretraining_dataset
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import expand_input_files
 
@@ -45,14 +45,9 @@ def write_pretraining_tfrecords(
     output_prefix: str,
     num_shards: int = 1,
     dupe_factor: int = 10,
-    max_seq_length: int = 128,
-    max_predictions_per_seq: int = 20,
-    masked_lm_prob: float = 0.15,
-    short_seq_prob: float = 0.1,
-    do_whole_word_mask: bool = False,
-    input_format: str = "sentences",
     seed: int = 12345,
     overwrite: bool = False,
+    **example_settings,
 ) -> tuple[list[str], int]:
     """Writes masked NSP examples as sharded TFRecord files (static masking).
 
@@ -63,15 +58,17 @@ def write_pretraining_tfrecords(
     feature format (`input_ids`, `segment_ids`, ...).
 
     Args:
-      input_files, tokenizer, max_seq_length, max_predictions_per_seq,
-      masked_lm_prob, short_seq_prob, do_whole_word_mask, input_format: as
-        `pretraining_dataset`.
+      input_files, tokenizer: as `pretraining_dataset`.
       output_prefix: path prefix of the shards (its folder is created).
       num_shards: number of output files.
       dupe_factor: passes over the corpus.
       seed: seed of the first pass (pass i uses seed + 3 * i).
       overwrite: replace existing shards; otherwise existing files are an
         error and nothing is written.
+      **example_settings: the `pretraining_dataset` arguments that shape the
+        examples (`EXAMPLE_SETTINGS`: `max_seq_length`,
+        `max_predictions_per_seq`, `masked_lm_prob`, `short_seq_prob`,
+        `do_whole_word_mask`, `input_format`), with its defaults.
 
     Returns:
       `(shard paths, number of examples)`.
@@ -79,7 +76,13 @@ def write_pretraining_tfrecords(
     Raises:
       FileExistsError: naming an existing shard when `overwrite` is False.
       ValueError: when the corpus yields no example.
+      TypeError: a keyword argument that is not an example setting.
     """
+    for name in example_settings:
+        if name not in EXAMPLE_SETTINGS:
+            raise TypeError(
+                f"write_pretraining_tfrecords() got an unexpected keyword argument {name!r}"
+            )
     if not isinstance(num_shards, int) or num_shards < 1:
         raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
     if not isinstance(dupe_factor, int) or dupe_factor < 1:
@@ -103,14 +106,9 @@ def write_pretraining_tfrecords(
                 input_files,
                 tokenizer,
                 batch_size=256,
-                max_seq_length=max_seq_length,
-                max_predictions_per_seq=max_predictions_per_seq,
-                masked_lm_prob=masked_lm_prob,
-                short_seq_prob=short_seq_prob,
-                do_whole_word_mask=do_whole_word_mask,
-                input_format=input_format,
                 seed=seed + 3 * dupe,
                 repeat=False,
+                **example_settings,
             )
             for batch in ds.as_numpy_iterator():
                 for i in range(len(batch["next_sentence_labels"])):

@@ -42,8 +42,7 @@ class ClassifierServing(TaskServingModule):
       labels: class names, in id order (classification); None for regression.
       pair: take two texts (`text_a`, `text_b`) per example.
       regression: the model is a regressor.
-      truncator: `"round_robin"` or `"waterfall"`.
-      vocab_path: a `vocab.txt` to attach as the asset, or None.
+      **kwargs: `TaskServingModule` arguments (`truncator`, `vocab_path`).
     """
 
     task = "classify"
@@ -56,8 +55,7 @@ class ClassifierServing(TaskServingModule):
         labels: Sequence[str] | None = None,
         pair: bool = False,
         regression: bool = False,
-        truncator: str = "round_robin",
-        vocab_path: str | None = None,
+        **kwargs,
     ):
         num_outputs = int(model.outputs[0].shape[-1])
         if not regression:
@@ -69,7 +67,7 @@ class ClassifierServing(TaskServingModule):
                     f"{len(labels)} labels {labels!r} for a model with {num_outputs} classes"
                 )
         # Checked first: the base class traces the preprocessing functions.
-        super().__init__(model, tokenizer, seq_length, truncator, vocab_path)
+        super().__init__(model, tokenizer, seq_length, **kwargs)
         self.pair = bool(pair)
         self.regression = bool(regression)
         self.labels = None if regression else list(labels)

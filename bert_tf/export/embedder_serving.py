@@ -43,7 +43,7 @@ class EmbedderServing(TaskServingModule):
       model: a `BertEmbedder` or a `BertEncoder`.
       tokenizer: its `BertTokenizer`.
       seq_length: packed length S.
-      vocab_path: a `vocab.txt` to attach as the asset, or None.
+      **kwargs: `TaskServingModule` arguments (`truncator`, `vocab_path`).
     """
 
     task = "embed"
@@ -53,7 +53,7 @@ class EmbedderServing(TaskServingModule):
         model: keras.Model,
         tokenizer: BertTokenizer,
         seq_length: int,
-        vocab_path: str | None = None,
+        **kwargs,
     ):
         if isinstance(model, BertEncoder):
             model = BertEmbedder(model, pooling="mean")
@@ -61,7 +61,7 @@ class EmbedderServing(TaskServingModule):
             raise TypeError(
                 f"model must be a bert_tf BertEmbedder or BertEncoder, got {type(model).__name__}"
             )
-        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
+        super().__init__(model, tokenizer, seq_length, **kwargs)
         self.encoder = model.encoder
         self._mean = MaskedMeanPooling(name="serving_mean_pooling")
         self.serve = tf.function(self._serve, input_signature=[strings_spec("text")])

@@ -20,7 +20,6 @@ import tensorflow_text as tf_text
 
 from bert_tf.export.serving_base import TaskServingModule, strings_spec
 from bert_tf.graph_ops import dense_index, gather_padded, lookup, row_ids, string_table, vector
-from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = ["MASK_TEXT", "FillMaskServing"]
@@ -51,7 +50,7 @@ class FillMaskServing(TaskServingModule):
       tokenizer: its `BertTokenizer` (with a `[MASK]` token).
       seq_length: packed length S.
       top_k: K, the candidates per mask.
-      vocab_path: a `vocab.txt` to attach as the asset, or None.
+      **kwargs: `TaskServingModule` arguments (`truncator`, `vocab_path`).
     """
 
     task = "fill_mask"
@@ -62,14 +61,14 @@ class FillMaskServing(TaskServingModule):
         tokenizer: BertTokenizer,
         seq_length: int,
         top_k: int = 5,
-        vocab_path: str | None = None,
+        **kwargs,
     ):
         tokenizer.require_special_tokens([MASK_TEXT], "fill-mask")
         if not isinstance(top_k, int) or not 1 <= top_k <= len(tokenizer.vocabulary):
             raise ValueError(
                 f"top_k must be an int in [1, {len(tokenizer.vocabulary)}], got {top_k!r}"
             )
-        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
+        super().__init__(model, tokenizer, seq_length, **kwargs)
         self.top_k = top_k
         self._mask_bytes = tf.constant(list(MASK_TEXT.encode()), tf.int32)
         self.serve = tf.function(self._serve, input_signature=[strings_spec("text")])
@@ -125,15 +124,7 @@ class FillMaskServing(TaskServingModule):
         text = vector(text)
         special = self.special_ids
         batch = tf.shape(text)[0]
-        seq = self.seq_length
-        ids = self._tokenize_with_masks(text)
-        inputs = pack_segments(
-            [ids],
-            seq,
-            special["start_of_sequence_id"],
-            special["end_of_segment_id"],
-            special["padding_id"],
-        )
+        inputs = self.pack_ids(self._tokenize_with_masks(text))
         is_mask = inputs["input_word_ids"] == special["mask_id"]  # [B, S]
         num_masks = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)  # [B]
         width = tf.reduce_max(tf.concat([num_masks, [0]], axis=0))  # M

@@ -180,20 +180,16 @@ def export_preprocessing(
 ) -> dict[str, list]:
     """Writes the preprocessing SavedModel and audits its ops.
 
+    `saved_model_writer.save_serving_module` writes it (temporary folder,
+    op audit, then swap): `export_dir`, `overwrite`, the returned audit and
+    the errors are as there.
+
     Args:
       export_dir: the SavedModel folder to create.
       tokenizer: a `BertTokenizer`.
       seq_length: default packed length.
       truncator: `"round_robin"` or `"waterfall"`.
-      overwrite: replace an existing `export_dir`; without it an existing
-        folder is an error and is left untouched.
-
-    Returns:
-      The op audit: `{"core": [...], "tf_text": [...]}`.
-
-    Raises:
-      FileExistsError: `export_dir` exists and `overwrite` is False.
-      ValueError: the graph needs an op outside core TF and TF-Text.
+      overwrite: replace an existing `export_dir`.
 
     Example:
     >>> import tempfile, os

@@ -14,8 +14,10 @@ an encoder or pretrainer, not from a task folder, so they are not listed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
+from bert_tf.export import precision as precision_lib
 from bert_tf.export.classifier_serving import ClassifierServing
 from bert_tf.export.serving_base import TaskServingModule
 from bert_tf.export.squad_serving import SpanLabelerServing
@@ -31,13 +33,17 @@ SERVING_MODULES: dict[str, type[TaskServingModule]] = {
 }
 
 
-def build_serving_module(model_dir: str, vocab_path_for_asset: bool = True) -> TaskServingModule:
+def build_serving_module(
+    model_dir: str, vocab_path_for_asset: bool = True, precision: str = "float32"
+) -> TaskServingModule:
     """The serving module of a fine-tuned model folder (`save_task`'s layout).
 
     Args:
       model_dir: a folder with `model.keras`, `vocab.txt` and `task.json`.
       vocab_path_for_asset: attach the folder's `vocab.txt` as the
         SavedModel's asset (`assets/vocab.txt`).
+      precision: the model's compute dtype, "float32" or "bfloat16"
+        (`precision.with_precision`); outputs are float32 either way.
 
     Returns:
       A `ClassifierServing`, `TokenClassifierServing` or (SQuAD)
@@ -45,16 +51,13 @@ def build_serving_module(model_dir: str, vocab_path_for_asset: bool = True) -> T
 
     Raises:
       FileNotFoundError: the folder or one of its files is missing.
-      ValueError: `task.json` names a task that has no serving module.
+      ValueError: `task.json` names a task that has no serving module, or
+        an unknown precision.
     """
-    info = common.load_task_info(model_dir)
-    task_name = info.get("task")
-    if task_name not in SERVING_MODULES:
-        raise ValueError(
-            f"{os.path.join(model_dir, common.TASK_FILE)}: task "
-            f"{task_name!r} has no serving module; expected one of "
-            f"{sorted(SERVING_MODULES)}"
-        )
+    precision = precision_lib.check_precision(precision)
+    task_name = common.load_task_info(model_dir, SERVING_MODULES, "serving module")["task"]
     task = common.load_task(model_dir)
+    if precision != "float32":
+        task = dataclasses.replace(task, model=precision_lib.with_precision(task.model, precision))
     vocab_path = os.path.join(model_dir, common.VOCAB_FILE) if vocab_path_for_asset else None
     return SERVING_MODULES[task_name].from_task(task, vocab_path=vocab_path)

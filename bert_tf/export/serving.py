@@ -67,6 +67,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from bert_tf import files
+from bert_tf.export import precision as precision_lib
 from bert_tf.export import registry, saved_model_writer
 from bert_tf.export.serving_base import track_backing_variables
 from bert_tf.export.warmup import (
@@ -132,6 +133,8 @@ class ExportResult:
         server release for the TF-Text ops alone, TF that wrote the graph).
       warmup_records: how many `PredictionLog` records were written.
       models_config: the path of the (re)written `models.config`.
+      precision: the compute precision of the model, "float32" or
+        "bfloat16" (also in `assets.extra/export_info.json`).
     """
 
     path: str
@@ -142,6 +145,7 @@ class ExportResult:
     serving_release_report: dict[str, object]
     warmup_records: int
     models_config: str
+    precision: str = "float32"
 
 
 # ---------------------------------------------------------------------------
@@ -326,6 +330,7 @@ def export_for_serving(
     overwrite: bool = False,
     warmup_inputs: Sequence | None = None,
     serving_base_path: str | None = DEFAULT_SERVING_BASE_PATH,
+    precision: str | None = None,
 ) -> ExportResult:
     """Exports a model as `<base_dir>/<name>/<version>` for TF Serving.
 
@@ -344,6 +349,11 @@ def export_for_serving(
         dicts by input name); None uses a few built-in ones fitting the inputs.
       serving_base_path: the folder where the server sees `base_dir`, for
         `models.config`; None writes this machine's absolute path.
+      precision: the model's compute dtype, "float32" (default) or
+        "bfloat16" (`precision.with_precision`: fast on AVX512-BF16/AMX CPUs
+        and GPUs; outputs stay float32). A module is exported as built: a
+        precision given with one must match its model's. Exporting bfloat16
+        on a machine without fast bfloat16 logs a warning.
 
     Returns:
       An `ExportResult`.
@@ -351,8 +361,9 @@ def export_for_serving(
     Raises:
       FileNotFoundError: the model folder or one of its files is missing.
       FileExistsError: the version exists and `overwrite` is False.
-      ValueError: a bad name, version or warm-up example, a folder that is
-        not a fine-tuned model, or an op outside core TF and TF-Text.
+      ValueError: a bad name, version, precision or warm-up example, a
+        folder that is not a fine-tuned model, or an op outside core TF and
+        TF-Text.
 
     Example:
     >>> import tempfile
@@ -388,7 +399,11 @@ def export_for_serving(
     if version is not None and not overwrite:
         _refuse_existing(model_root, version)
     if module is None:
-        module = registry.build_serving_module(model_dir)
+        precision = precision_lib.check_precision(precision)
+        module = registry.build_serving_module(model_dir, precision=precision)
+    else:
+        precision = _module_precision(module, precision)
+    precision_lib.warn_if_slow(precision)
     # Checked before the (slow) save, so bad examples fail fast.
     examples = warmup_examples(module, warmup_inputs)
     track_backing_variables(module)
@@ -398,6 +413,7 @@ def export_for_serving(
     try:
         staged = os.path.join(staging, "saved_model")
         audit = saved_model_writer.save_serving_module(module, staged)
+        precision_lib.write_export_info(staged, precision)
         records = write_warmup_requests(staged, module, name, examples)
         if version is None:
             versions = list_versions(model_root)
@@ -411,10 +427,11 @@ def export_for_serving(
     report = min_serving_release(audit)
     config_path = write_models_config(base_dir, serving_base_path)
     logging.info(
-        "exported %s version %d to %s (TF-Text ops %s; TF Serving >= %s)",
+        "exported %s version %d to %s (%s; TF-Text ops %s; TF Serving >= %s)",
         name,
         version,
         target,
+        precision,
         audit["tf_text"],
         report["min_serving_release"],
     )
@@ -427,7 +444,20 @@ def export_for_serving(
         serving_release_report=report,
         warmup_records=records,
         models_config=config_path,
+        precision=precision,
     )
+
+
+def _module_precision(module: tf.Module, precision: str | None) -> str:
+    """The compute precision of a module's model; `precision` must agree."""
+    model = getattr(module, "model", None)
+    actual = precision_lib.model_precision(model) if model is not None else "float32"
+    if precision is not None and precision_lib.check_precision(precision) != actual:
+        raise ValueError(
+            f"precision={precision!r}, but the module's model computes in {actual}: "
+            f"build the module from precision.with_precision(model, {precision!r})"
+        )
+    return actual
 
 
 def _refuse_existing(model_root: str, version: int) -> None:

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from bert_tf.encoder import INPUT_NAMES
 from bert_tf.export.preprocessing import PreprocessingModule
+from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
 
 STRINGS = tf.TensorSpec([None], tf.string)
@@ -136,7 +137,10 @@ class TaskServingModule(tf.Module):
             outputs = self.model(inputs, training=False)
             if not isinstance(outputs, dict):
                 outputs = {"outputs": outputs}
-            return outputs
+            # float32 out, also from a model computing in bfloat16.
+            return tf.nest.map_structure(
+                lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t, outputs
+            )
 
         self.token_ids = token_ids
 
@@ -147,6 +151,17 @@ class TaskServingModule(tf.Module):
     def pack(self, *segments: tf.Tensor) -> dict[str, tf.Tensor]:
         """Tokenizes and packs 1..N string segments into model inputs."""
         return self.preprocessor._pack(list(segments))
+
+    def pack_ids(self, ids: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+        """Packs one segment of token ids [B, (T)] into model inputs [B, S]."""
+        special = self.special_ids
+        return pack_segments(
+            [ids],
+            self.seq_length,
+            special["start_of_sequence_id"],
+            special["end_of_segment_id"],
+            special["padding_id"],
+        )
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """serving_default, preprocess and token_ids, for `tf.saved_model.save`.

@@ -69,6 +69,8 @@ spans.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -76,9 +78,11 @@ import tensorflow_text as tf_text
 
 from bert_tf.export.serving_base import TaskServingModule, same_batch, strings_spec
 from bert_tf.graph_ops import char_offsets, gather_padded
+from bert_tf.tasks.squad import DecodeOptions
 from bert_tf.text.tokenizer import BertTokenizer
 
 _INPUTS = [strings_spec("question"), strings_spec("context")]
+_DECODE_FIELDS = tuple(f.name for f in dataclasses.fields(DecodeOptions))
 
 
 def _max_context_ranks(seq_length: int) -> np.ndarray:
@@ -119,12 +123,15 @@ class SpanLabelerServing(TaskServingModule):
       max_seq_length: S, the packed window length.
       doc_stride: pieces between window starts.
       max_query_length: questions are cut to this many pieces.
-      n_best_size: starts and ends considered per window.
-      max_answer_length: longest answer, in pieces.
-      version_2_with_negative: allow the no-answer (SQuAD 2.0).
-      null_score_diff_threshold: no answer when the null score minus the best
-        span's score is above this.
-      vocab_path: a `vocab.txt` to attach as the asset, or None.
+      options: the decoding settings, `bert_tf.tasks.squad.DecodeOptions`
+        (`n_best_size` starts and ends per window, `max_answer_length` in
+        pieces, `version_2_with_negative`: allow the no-answer,
+        `null_score_diff_threshold`: no answer when the null score minus the
+        best span's score is above this); None: its defaults.
+      **kwargs: `DecodeOptions` fields, replacing those of `options`
+        (`n_best_size=10`, ...), and `TaskServingModule` arguments
+        (`vocab_path`; the windows are packed here, so a `truncator` has no
+        effect).
     """
 
     task = "squad"
@@ -136,17 +143,18 @@ class SpanLabelerServing(TaskServingModule):
         max_seq_length: int = 384,
         doc_stride: int = 128,
         max_query_length: int = 64,
-        n_best_size: int = 20,
-        max_answer_length: int = 30,
-        version_2_with_negative: bool = False,
-        null_score_diff_threshold: float = 0.0,
-        vocab_path: str | None = None,
+        options: DecodeOptions | None = None,
+        **kwargs,
     ):
+        options = dataclasses.replace(
+            options or DecodeOptions(),
+            **{f: kwargs.pop(f) for f in _DECODE_FIELDS if f in kwargs},
+        )
         for name, value in (
             ("max_seq_length", max_seq_length),
             ("doc_stride", doc_stride),
-            ("n_best_size", n_best_size),
-            ("max_answer_length", max_answer_length),
+            ("n_best_size", options.n_best_size),
+            ("max_answer_length", options.max_answer_length),
         ):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -161,13 +169,13 @@ class SpanLabelerServing(TaskServingModule):
                 "special tokens"
             )
         tokenizer.require_special_tokens(("[CLS]", "[SEP]", "[PAD]"), "SQuAD windows")
-        super().__init__(model, tokenizer, max_seq_length, vocab_path=vocab_path)
+        super().__init__(model, tokenizer, max_seq_length, **kwargs)
         self.doc_stride = int(doc_stride)
         self.max_query_length = int(max_query_length)
-        self.n_best_size = int(n_best_size)
-        self.max_answer_length = int(max_answer_length)
-        self.version_2_with_negative = bool(version_2_with_negative)
-        self.null_score_diff_threshold = float(null_score_diff_threshold)
+        # n_best_size, max_answer_length, ...: plain Python values, as the
+        # defaults' types (int, bool, float), for the graph's arithmetic.
+        for field in dataclasses.fields(DecodeOptions):
+            setattr(self, field.name, type(field.default)(getattr(options, field.name)))
         self._context_ranks = _max_context_ranks(self.seq_length)
         self._byte_splitter = tf_text.ByteSplitter()
 
@@ -200,16 +208,7 @@ class SpanLabelerServing(TaskServingModule):
         missing = [k for k in ("max_seq_length", "doc_stride", "max_query_length") if k not in info]
         if missing:
             raise ValueError(f"the task.json of this SQuAD model lacks {missing}")
-        options = {
-            k: info[k]
-            for k in (
-                "n_best_size",
-                "max_answer_length",
-                "version_2_with_negative",
-                "null_score_diff_threshold",
-            )
-            if k in info
-        }
+        options = {k: info[k] for k in _DECODE_FIELDS if k in info}
         return cls(
             task.model,
             task.tokenizer,

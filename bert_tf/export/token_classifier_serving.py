@@ -37,7 +37,6 @@ from bert_tf.graph_ops import (
     string_table,
     vector,
 )
-from bert_tf.text.packer import pack_segments
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = ["TokenClassifierServing"]
@@ -98,7 +97,7 @@ class TokenClassifierServing(TaskServingModule):
       tokenizer: its `BertTokenizer`.
       seq_length: packed length S.
       labels: the IOB2 tags in id order (`task.json`'s `labels`).
-      vocab_path: a `vocab.txt` to attach as the asset, or None.
+      **kwargs: `TaskServingModule` arguments (`truncator`, `vocab_path`).
     """
 
     task = "ner"
@@ -109,7 +108,7 @@ class TokenClassifierServing(TaskServingModule):
         tokenizer: BertTokenizer,
         seq_length: int,
         labels: Sequence[str],
-        vocab_path: str | None = None,
+        **kwargs,
     ):
         labels = [str(label) for label in labels]
         bad = [label for label in labels if not _IOB2.match(label)]
@@ -123,7 +122,7 @@ class TokenClassifierServing(TaskServingModule):
         if int(seq_length) < 3:
             raise ValueError(f"seq_length={seq_length} leaves no room for text")
         # Checked first: the base class traces the preprocessing functions.
-        super().__init__(model, tokenizer, seq_length, "round_robin", vocab_path)
+        super().__init__(model, tokenizer, seq_length, **kwargs)
         self.labels = labels
         # Same parsing as bert_tf.tasks.ner.get_entities.
         types = sorted({label[1:].split("-", maxsplit=1)[-1] for label in labels} - {""})
@@ -145,7 +144,6 @@ class TokenClassifierServing(TaskServingModule):
 
     def tag(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         """The outputs of `serving_default` (see the class docstring)."""
-        special = self.special_ids
         batch = tf.shape(text)[0]
         seq = self.seq_length
         ids, starts, ends = self._tokenizer.tokenize_with_offsets(text)
@@ -158,13 +156,7 @@ class TokenClassifierServing(TaskServingModule):
         char_starts = to_chars(rows, starts.flat_values)  # [N]
         char_ends = to_chars(rows, ends.flat_values)  # [N]
 
-        inputs = pack_segments(
-            [ids],
-            seq,
-            special["start_of_sequence_id"],
-            special["end_of_segment_id"],
-            special["padding_id"],
-        )
+        inputs = self.pack_ids(ids)
         logits = tf.cast(self.model(inputs, training=False), tf.float32)
         probs = tf.nn.softmax(logits, axis=-1)  # [B, S, C]
         best = tf.reshape(tf.argmax(logits, axis=-1, output_type=tf.int32), [-1])  # [B * S]
@@ -192,13 +184,13 @@ class TokenClassifierServing(TaskServingModule):
             self._entities(
                 text,
                 batch,
-                flat_ids,
-                rows,
-                label_ids,
-                scores,
-                starts.flat_values,
-                ends.flat_values,
-                to_chars,
+                flat_ids=flat_ids,
+                rows=rows,
+                label_ids=label_ids,
+                scores=scores,
+                byte_starts=starts.flat_values,
+                byte_ends=ends.flat_values,
+                to_chars=to_chars,
             )
         )
         return outputs
@@ -207,6 +199,7 @@ class TokenClassifierServing(TaskServingModule):
         self,
         text,
         batch,
+        *,
         flat_ids,
         rows,
         label_ids,
@@ -217,7 +210,8 @@ class TokenClassifierServing(TaskServingModule):
     ) -> dict[str, tf.Tensor]:
         """Entities from the word-level IOB2 tags (get_entities' rules).
 
-        W = words in the batch (flat), E' = entities in the batch (flat).
+        Takes `tag`'s flat [N] per-piece tensors (and its offset converter)
+        by keyword. W = words in the batch (flat), E' = entities in the batch (flat).
         """
         num = tf.shape(flat_ids)[0]
         num_classes = len(self.labels)

@@ -43,6 +43,11 @@ from bert_tf.text import BertTokenizer
 INITS = ("pretrain", "minilm", "random")
 
 
+def _under(*parts: str, doc: str) -> property:
+    """A `Paths` property: `parts` joined under `output_dir`."""
+    return property(lambda self: self._join(*parts), doc=doc)
+
+
 @dataclasses.dataclass(frozen=True)
 class Paths:
     """Where the quickstart writes, under one folder.
@@ -60,40 +65,20 @@ class Paths:
     def _join(self, *parts: str) -> str:
         return os.path.join(self.output_dir, *parts)
 
-    @property
-    def corpus(self) -> str:
-        """The pre-training text."""
-        return self._join("corpus.txt")
-
-    @property
-    def vocab(self) -> str:
-        """The learned vocabulary."""
-        return self._join("vocab.txt")
-
-    @property
-    def pretraining(self) -> str:
-        """The pre-training folder (checkpoints, logs, exports)."""
-        return self._join("pretraining")
-
-    @property
-    def classifier(self) -> str:
-        """The fine-tuned model folder."""
-        return self._join("classifier")
-
-    @property
-    def predictions(self) -> str:
-        """The fine-tuned model's predictions on the test modules."""
-        return self._join("test_predictions.jsonl")
-
-    @property
-    def export_dir(self) -> str:
-        """The SavedModel, in TF Serving's `<base>/<name>/<version>` layout."""
-        return self._join("savedmodels", "quickstart", "1")
-
-    @property
-    def results(self) -> str:
-        """The figures of the run."""
-        return self._join("results.json")
+    corpus = _under("corpus.txt", doc="The pre-training text.")
+    vocab = _under("vocab.txt", doc="The learned vocabulary.")
+    pretraining = _under("pretraining", doc="The pre-training folder (checkpoints, logs, exports).")
+    classifier = _under("classifier", doc="The fine-tuned model folder.")
+    predictions = _under(
+        "test_predictions.jsonl", doc="The fine-tuned model's predictions on the test modules."
+    )
+    export_dir = _under(
+        "savedmodels",
+        "quickstart",
+        "1",
+        doc="The SavedModel, in TF Serving's `<base>/<name>/<version>` layout.",
+    )
+    results = _under("results.json", doc="The figures of the run.")
 
 
 def load_minilm(max_seq_length: int, seed: int = 0) -> tuple[BertEncoder, BertTokenizer, str]:
@@ -111,6 +96,10 @@ def load_minilm(max_seq_length: int, seed: int = 0) -> tuple[BertEncoder, BertTo
 
 
 # ------------------------------------------------------------ fine-tuning
+
+
+# The quickstart's short texts: 64-piece sequences.
+SETTINGS = common.FinetuneSettings(max_seq_length=64)
 
 
 def finetune_settings(
@@ -146,12 +135,9 @@ def finetune(
     tokenizer: BertTokenizer,
     vocab_file: str,
     model_dir: str,
-    learning_rate: float,
-    num_train_epochs: float,
-    max_seq_length: int = 64,
-    train_batch_size: int = 32,
-    seed: int = 0,
+    settings: common.FinetuneSettings | None = None,
     verbose: int | str = "auto",
+    **overrides,
 ) -> dict:
     """Fine-tunes a classifier on the task with `Model.fit` on raw strings.
 
@@ -165,12 +151,12 @@ def finetune(
       tokenizer: its `BertTokenizer`.
       vocab_file: the tokenizer's vocabulary.
       model_dir: the model folder to write.
-      learning_rate: peak learning rate.
-      num_train_epochs: training epochs.
-      max_seq_length: packed length.
-      train_batch_size: batch size.
-      seed: the fine-tuning seed.
+      settings: the `common.FinetuneSettings` (default: `SETTINGS`, its
+        defaults with 64-piece sequences; `finetune_settings` gives the
+        learning rate and epochs that suit the starting point).
       verbose: `Model.fit` verbosity.
+      **overrides: `FinetuneSettings` fields replacing those of `settings`
+        (`learning_rate=1e-4`, ...).
 
     Returns:
       `classification.finetune_classifier`'s result: `best_epoch`, and
@@ -184,11 +170,7 @@ def finetune(
         model_dir,
         eval_data=task.data("dev"),
         labels=task.packages,
-        max_seq_length=max_seq_length,
-        train_batch_size=train_batch_size,
-        learning_rate=learning_rate,
-        num_train_epochs=num_train_epochs,
-        seed=seed,
+        settings=common.finetune_settings("finetune", settings, overrides, SETTINGS),
         verbose=verbose,
     )
 

@@ -25,14 +25,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from bert_tf.heads import BertClassifier, BertRegressor
 from bert_tf.tasks import common
@@ -126,19 +124,11 @@ def finetune_classifier(
     eval_data: ClassificationData | None = None,
     labels: Sequence[str] | None = None,
     regression: bool = False,
-    max_seq_length: int = 128,
-    train_batch_size: int = 32,
-    eval_batch_size: int = 64,
-    learning_rate: float = 5e-5,
-    num_train_epochs: float = 3.0,
-    warmup_proportion: float = 0.1,
-    weight_decay: float = 0.01,
-    dropout: float = 0.1,
-    jit_compile: bool = False,
-    seed: int = 0,
+    settings: common.FinetuneSettings | None = None,
     num_train_examples: int | None = None,
     text_columns: Sequence[str] = ("text",),
     verbose: int | str = "auto",
+    **overrides: Any,
 ) -> dict:
     """Fine-tunes a classifier (or regressor) with `Model.fit` on raw strings.
 
@@ -157,19 +147,20 @@ def finetune_classifier(
         eval_data: validation examples (with labels), or None.
         labels: the label list; None derives it from `train`.
         regression: fit a `BertRegressor` on float labels.
-        max_seq_length, train_batch_size, eval_batch_size, learning_rate,
-        num_train_epochs, warmup_proportion, weight_decay, dropout,
-        jit_compile, seed: the usual knobs.
+        settings: the `FinetuneSettings` (default: its defaults).
         num_train_examples: size of a `tf.data` training set (for the
             schedule).
         text_columns: recorded in `task.json` for `evaluate`/`predict`.
         verbose: `Model.fit` verbosity (progress bar by default).
+        **overrides: `FinetuneSettings` fields replacing those of `settings`
+            (`learning_rate=2e-5`, ...).
 
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` metrics, `history`.
     """
-    keras.utils.set_random_seed(seed)
-    preprocessor = BertPreprocessor(tokenizer, seq_length=max_seq_length)
+    s = common.finetune_settings("finetune_classifier", settings, overrides)
+    keras.utils.set_random_seed(s.seed)
+    preprocessor = BertPreprocessor(tokenizer, seq_length=s.max_seq_length)
     if isinstance(train, tf.data.Dataset):
         if not regression and labels is None:
             raise ValueError("a tf.data training set needs `labels`")
@@ -180,7 +171,7 @@ def finetune_classifier(
                     "a tf.data training set of unknown size needs `num_train_examples`"
                 )
         train_ds = make_dataset(
-            train, None, preprocessor, train_batch_size, shuffle=True, seed=seed
+            train, None, preprocessor, s.train_batch_size, shuffle=True, seed=s.seed
         )
     else:
         if train.labels is None:
@@ -192,31 +183,24 @@ def finetune_classifier(
             y = encode_labels(train, labels)
         num_train_examples = len(train.texts)
         train_ds = make_dataset(
-            train.texts, y, preprocessor, train_batch_size, shuffle=True, seed=seed
+            train.texts, y, preprocessor, s.train_batch_size, shuffle=True, seed=s.seed
         )
     if not regression and len(labels) < 2:
         raise ValueError(f"classification needs at least 2 labels, got {list(labels)!r}")
     if regression:
-        model = BertRegressor(encoder, dropout=dropout)
+        model = BertRegressor(encoder, dropout=s.dropout)
         loss = keras.losses.MeanSquaredError()
         metric = "pearson"
     else:
-        model = BertClassifier(encoder, num_classes=len(labels), dropout=dropout)
+        model = BertClassifier(encoder, num_classes=len(labels), dropout=s.dropout)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metric = "macro_f1"
-    steps = common.steps_for(num_train_examples, train_batch_size)
-    epochs = max(1, int(np.ceil(num_train_epochs)))
-    common.compile_model(
-        model,
-        loss,
-        steps * num_train_epochs,
-        learning_rate,
-        warmup_proportion,
-        weight_decay,
-        jit_compile,
+    model.compile(
+        optimizer=common.optimizer_for(s, num_train_examples),
+        loss=loss,
+        jit_compile=bool(s.jit_compile),
     )
-    callbacks = []
-    os.makedirs(output_dir, exist_ok=True)
+    best = None
     if eval_data is not None:
         if eval_data.labels is None:
             raise ValueError(f"{eval_data.source}: no labels to validate on")
@@ -225,37 +209,21 @@ def finetune_classifier(
             if regression
             else encode_labels(eval_data, labels)
         )
-        eval_ds = make_dataset(eval_data.texts, None, preprocessor, eval_batch_size)
-        best = common.BestCheckpoint(
-            lambda m: _metrics(m, eval_ds, y_eval, regression),
-            metric,
-            os.path.join(output_dir, "best.weights.h5"),
+        eval_ds = make_dataset(eval_data.texts, None, preprocessor, s.eval_batch_size)
+        best = common.best_checkpoint(
+            output_dir, lambda m: _metrics(m, eval_ds, y_eval, regression), metric
         )
-        callbacks.append(best)
-    history = model.fit(
-        train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False
-    )
     info = {
         "task": TASK_NAME,
         "regression": bool(regression),
         "labels": None if regression else list(labels),
         "text_columns": list(text_columns),
-        "max_seq_length": int(max_seq_length),
+        "max_seq_length": int(s.max_seq_length),
         "do_lower_case": bool(tokenizer.lower_case),
     }
-    result = {
-        "output_dir": output_dir,
-        "history": history.history,
-        "best_epoch": None,
-        "eval": None,
-    }
-    if callbacks:
-        result["best_epoch"] = callbacks[0].best_epoch + 1
-        result["eval"] = callbacks[0].best_metrics
-        info["eval"] = result["eval"]
-    common.save_task(output_dir, model, vocab_file, info)
-    logging.info("fine-tuned classifier written to %s", output_dir)
-    return result
+    return common.fit_and_save(
+        model, train_ds, s.num_train_epochs, output_dir, vocab_file, info, verbose, best
+    )
 
 
 def _load(model_dir: str):
@@ -305,6 +273,4 @@ def predict_classifier(
         if data.labels is not None:
             record["gold"] = data.labels[i]
         records.append(record)
-    if output_file:
-        common.write_jsonl(output_file, records)
-    return records
+    return common.predictions_to(output_file, records)

@@ -8,6 +8,10 @@
   every epoch with a task metric and keeps the best weights.
 - `save_task` / `load_task`: a fine-tuned model folder (`model.keras`,
   `vocab.txt`, `task.json` with labels and preprocessing settings).
+- `FinetuneSettings` / `finetune_settings` (from `bert_tf.tasks.settings`):
+  the knobs every task shares; `optimizer_for` makes their optimizer.
+- `fit_and_save`: the end every task's fine-tuning shares (`Model.fit` with
+  a `best_checkpoint`, then `save_task`).
 - `write_jsonl`: atomic JSON-lines output (nothing half-written is left).
 
 Example:
@@ -24,7 +28,7 @@ import importlib.util
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -38,6 +42,7 @@ from bert_tf import (
 )
 from bert_tf.config import PRESETS, BertConfig
 from bert_tf.encoder import BertEncoder
+from bert_tf.tasks.settings import FinetuneSettings, finetune_settings
 from bert_tf.text import vocab_io
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.training.optimizer import create_optimizer
@@ -45,12 +50,16 @@ from bert_tf.training.optimizer import create_optimizer
 __all__ = [
     "MINILM_PACKAGE",
     "BestCheckpoint",
+    "FinetuneSettings",
     "TaskFiles",
     "check_file",
+    "finetune_settings",
     "load_initial_model",
     "load_task",
     "load_task_info",
     "make_optimizer",
+    "optimizer_for",
+    "predictions_to",
     "minilm_path",
     "resolve_lower_case",
     "save_task",
@@ -155,9 +164,8 @@ def load_initial_model(
         if spec in PRESETS:
             config = BertConfig.from_preset(spec, vocab_size=size)
         else:
-            config = dataclasses.replace(
-                BertConfig.from_json_file(check_file(spec, "BERT config")), vocab_size=size
-            )
+            # The vocabulary decides the size; the file need not say it.
+            config = BertConfig.from_json_file(check_file(spec, "BERT config"), vocab_size=size)
         encoder = BertEncoder.from_bert_config(config)
     elif os.path.isdir(init):
         checkpoint_dir = init
@@ -220,6 +228,20 @@ def make_optimizer(
         num_warmup_steps=int(num_train_steps * warmup_proportion),
         weight_decay=weight_decay,
         global_clipnorm=clipnorm,
+    )
+
+
+def optimizer_for(
+    settings: FinetuneSettings, num_train_examples: int
+) -> keras.optimizers.Optimizer:
+    """`make_optimizer` for `settings.num_train_epochs` over `num_train_examples`.
+
+    The schedule has `steps_for(num_train_examples, train_batch_size)` steps
+    an epoch; a fractional epoch count ends it where the fraction does.
+    """
+    steps = steps_for(num_train_examples, settings.train_batch_size) * settings.num_train_epochs
+    return make_optimizer(
+        settings.learning_rate, steps, settings.warmup_proportion, settings.weight_decay
     )
 
 
@@ -295,8 +317,17 @@ def save_task(directory: str, model: keras.Model, vocab_file: str, info: Mapping
     return directory
 
 
-def load_task_info(directory: str) -> dict:
-    """The `task.json` of a fine-tuned model folder."""
+def load_task_info(
+    directory: str, tasks: Collection[str] | None = None, handler: str = "handler"
+) -> dict:
+    """The `task.json` of a fine-tuned model folder.
+
+    Args:
+        directory: the model folder.
+        tasks: the tasks the caller handles (None: any); another task raises
+            a ValueError naming the file, the task and what it lacks
+            (`handler`, e.g. "serving module").
+    """
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"model folder not found: {directory!r}")
     task_file = check_file(os.path.join(directory, TASK_FILE), "fine-tuned model's task.json")
@@ -309,6 +340,10 @@ def load_task_info(directory: str) -> dict:
             ) from None
     if not isinstance(info, dict) or "task" not in info:
         raise ValueError(f"{task_file}: no 'task' key")
+    if tasks is not None and info["task"] not in tasks:
+        raise ValueError(
+            f"{task_file}: task {info['task']!r} has no {handler}; expected one of {sorted(tasks)}"
+        )
     return info
 
 
@@ -338,6 +373,13 @@ def write_jsonl(path: str, records: Iterable[Mapping[str, Any]]) -> int:
     return n
 
 
+def predictions_to(output_file: str | None, records: list) -> list:
+    """`records`, written first to `output_file` (`write_jsonl`) when given."""
+    if output_file:
+        write_jsonl(output_file, records)
+    return records
+
+
 def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
@@ -351,23 +393,67 @@ def steps_for(num_examples: int, batch_size: int) -> int:
     return max(1, -(-int(num_examples) // int(batch_size)))
 
 
-def compile_model(
+def fit_and_save(
     model: keras.Model,
-    loss,
-    num_train_steps: int,
-    learning_rate: float,
-    warmup_proportion: float,
-    weight_decay: float = 0.01,
-    jit_compile: bool = False,
-    metrics: Sequence[Any] | None = None,
-    loss_weights=None,
-) -> keras.Model:
-    """Compiles `model` with BERT's optimizer recipe."""
-    model.compile(
-        optimizer=make_optimizer(learning_rate, num_train_steps, warmup_proportion, weight_decay),
-        loss=loss,
-        loss_weights=loss_weights,
-        metrics=metrics,
-        jit_compile=bool(jit_compile),
+    train_ds,
+    num_train_epochs: float,
+    output_dir: str,
+    vocab_file: str,
+    info: Mapping[str, Any],
+    verbose: int | str = "auto",
+    best: BestCheckpoint | None = None,
+    summarize: Callable[[dict], dict] | None = None,
+) -> dict:
+    """Fits a compiled task model, keeps its best epoch and saves its folder.
+
+    The sequence every fine-tuning task ends with: `Model.fit` for
+    `ceil(num_train_epochs)` epochs (with `best`, when given, restoring the
+    best epoch's weights at the end), then `save_task`, with the best
+    epoch's metrics in `task.json`.
+
+    Args:
+        model: the task head, compiled (`make_optimizer`'s optimizer).
+        train_ds: the batched training `tf.data.Dataset` of `(x, y)`.
+        num_train_epochs: epochs; a fraction rounds up (the schedule, set at
+            compile time, ends where the fraction does).
+        output_dir: where the model folder is written.
+        vocab_file: the tokenizer's vocab.txt, saved with the model.
+        info: the `task.json` contents (without `eval`).
+        verbose: `Model.fit` verbosity.
+        best: the validation callback (`best_checkpoint`), or None.
+        summarize: turns the best metrics into what `task.json` and the
+            result record hold (default: as they are).
+
+    Returns:
+        A dict: `output_dir`, `best_epoch` (1-based), `eval` metrics,
+        `history`.
+    """
+    history = model.fit(
+        train_ds,
+        epochs=max(1, math.ceil(num_train_epochs)),
+        callbacks=[best] if best is not None else [],
+        verbose=verbose,
+        shuffle=False,
     )
-    return model
+    info = dict(info)
+    result = {
+        "output_dir": output_dir,
+        "history": history.history,
+        "best_epoch": None,
+        "eval": None,
+    }
+    if best is not None:
+        result["best_epoch"] = best.best_epoch + 1
+        metrics = summarize(best.best_metrics) if summarize else best.best_metrics
+        result["eval"] = info["eval"] = metrics
+    save_task(output_dir, model, vocab_file, info)
+    logging.info("fine-tuned %s written to %s", type(model).__name__, output_dir)
+    return result
+
+
+def best_checkpoint(
+    output_dir: str, evaluate_fn: Callable[[keras.Model], Mapping[str, float]], metric: str
+) -> BestCheckpoint:
+    """A `BestCheckpoint` keeping its weights in `output_dir` (created)."""
+    os.makedirs(output_dir, exist_ok=True)
+    return BestCheckpoint(evaluate_fn, metric, os.path.join(output_dir, "best.weights.h5"))

@@ -69,6 +69,7 @@ from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.training.distiller import Distiller
 
 __all__ = [
+    "DISTILL_SETTINGS",
     "TEACHER_TASKS",
     "distill",
     "load_teacher",
@@ -76,6 +77,10 @@ __all__ = [
     "read_unlabeled",
     "teacher_outputs",
 ]
+
+# Distillation's defaults: a small student learns best with a larger learning
+# rate and more epochs than fine-tuning a pre-trained model uses.
+DISTILL_SETTINGS = common.FinetuneSettings(learning_rate=1e-3, num_train_epochs=10.0)
 
 # The fine-tuned folders a student can learn from (`task` in task.json).
 TEACHER_TASKS = ("classify", "ner")
@@ -281,15 +286,9 @@ def distill(
     student_init: str = "embeddings",
     temperature: float = 2.0,
     label_weight: float = 0.5,
-    train_batch_size: int = 32,
-    eval_batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    num_train_epochs: float = 10.0,
-    warmup_proportion: float = 0.1,
-    weight_decay: float = 0.01,
-    dropout: float = 0.1,
-    seed: int = 0,
+    settings: common.FinetuneSettings | None = None,
     verbose: int | str = "auto",
+    **overrides: Any,
 ) -> dict:
     """Distils a fine-tuned teacher folder into a smaller student folder.
 
@@ -306,11 +305,13 @@ def distill(
         student_init: "random", "embeddings" or "layers" (see
             `bert_tf.tasks.student`).
         temperature, label_weight: see `bert_tf.training.Distiller`.
-        train_batch_size, eval_batch_size, learning_rate, num_train_epochs,
-        warmup_proportion, weight_decay, dropout, seed: the usual knobs (a
+        settings: the `FinetuneSettings` (default: `DISTILL_SETTINGS`: a
             small student learns best with a larger learning rate and more
-            epochs than fine-tuning uses).
+            epochs than fine-tuning uses). Its `max_seq_length` is unused
+            (the student packs as the teacher does), and so is `jit_compile`.
         verbose: `Model.fit` verbosity.
+        **overrides: `FinetuneSettings` fields (but `max_seq_length` and
+            `jit_compile`) replacing those of `settings`.
 
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` (the student's metrics),
@@ -323,9 +324,12 @@ def distill(
             student no smaller than the teacher, labels the teacher never
             saw, `output_dir` equal to `teacher_dir`.
     """
+    s = common.finetune_settings(
+        "distill", settings, overrides, DISTILL_SETTINGS, unused=("max_seq_length", "jit_compile")
+    )
     if os.path.abspath(output_dir) == os.path.abspath(teacher_dir):
         raise ValueError(f"--output_dir is the teacher's folder {teacher_dir!r}: pick another")
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(s.seed)
     teacher = load_teacher(teacher_dir)
     info = teacher.info
     t_enc = teacher.model.encoder
@@ -349,32 +353,27 @@ def distill(
         _gold(teacher, eval_data)
     start = time.perf_counter()
     logits = np.concatenate(
-        [teacher_outputs(teacher, data, eval_batch_size) for data, _, _ in parts]
+        [teacher_outputs(teacher, data, s.eval_batch_size) for data, _, _ in parts]
     )
     seconds = {"teacher_logits": time.perf_counter() - start}
     logging.info("teacher logits of %d examples in %.1f s", len(logits), seconds["teacher_logits"])
 
-    model = _student_head(teacher, s_enc, dropout)
+    model = _student_head(teacher, s_enc, s.dropout)
     student_lib.init_from_teacher(model, teacher.model, student_init)
     make_set = _ner_train_set if info["task"] == "ner" else _classifier_train_set
-    train_ds = make_set(teacher, parts, logits, train_batch_size, seed)
+    train_ds = make_set(teacher, parts, logits, s.train_batch_size, s.seed)
     distiller = Distiller(
         model, temperature, label_weight, regression=bool(info.get("regression", False))
     )
-    steps = common.steps_for(len(logits), train_batch_size)
-    distiller.compile(
-        optimizer=common.make_optimizer(
-            learning_rate, steps * num_train_epochs, warmup_proportion, weight_decay
-        )
-    )
+    distiller.compile(optimizer=common.optimizer_for(s, len(logits)))
     callbacks = []
     os.makedirs(output_dir, exist_ok=True)
     teacher_eval = None
     if eval_data is not None:
-        teacher_eval = _metrics(teacher.model, teacher, eval_data, eval_batch_size)
+        teacher_eval = _metrics(teacher.model, teacher, eval_data, s.eval_batch_size)
         callbacks.append(
             common.BestCheckpoint(
-                lambda m: _metrics(m.student, teacher, eval_data, eval_batch_size),
+                lambda m: _metrics(m.student, teacher, eval_data, s.eval_batch_size),
                 _metric_name(info),
                 os.path.join(output_dir, "best.weights.h5"),
             )
@@ -382,7 +381,7 @@ def distill(
     start = time.perf_counter()
     history = distiller.fit(
         train_ds,
-        epochs=max(1, int(np.ceil(num_train_epochs))),
+        epochs=max(1, int(np.ceil(s.num_train_epochs))),
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,

@@ -28,14 +28,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from bert_tf.heads import BertTokenClassifier
 from bert_tf.tasks import common
@@ -312,17 +310,9 @@ def finetune_ner(
     vocab_file: str,
     output_dir: str,
     eval_data: NerData | None = None,
-    max_seq_length: int = 128,
-    train_batch_size: int = 32,
-    eval_batch_size: int = 64,
-    learning_rate: float = 5e-5,
-    num_train_epochs: float = 3.0,
-    warmup_proportion: float = 0.1,
-    weight_decay: float = 0.01,
-    dropout: float = 0.1,
-    jit_compile: bool = False,
-    seed: int = 0,
+    settings: common.FinetuneSettings | None = None,
     verbose: int | str = "auto",
+    **overrides: Any,
 ) -> dict:
     """Fine-tunes a `BertTokenClassifier` with `Model.fit` on CoNLL words.
 
@@ -330,10 +320,20 @@ def finetune_ner(
     written to `output_dir` holds `model.keras`, `vocab.txt` and `task.json`
     (tags and settings).
 
+    Args:
+        train: the training sentences (with tags).
+        encoder, tokenizer, vocab_file: the model to start from.
+        output_dir: where the model folder is written.
+        eval_data: validation sentences (with tags), or None.
+        settings: the `FinetuneSettings` (default: its defaults).
+        verbose: `Model.fit` verbosity.
+        **overrides: `FinetuneSettings` fields replacing those of `settings`.
+
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval` metrics, `history`.
     """
-    keras.utils.set_random_seed(seed)
+    s = common.finetune_settings("finetune_ner", settings, overrides)
+    keras.utils.set_random_seed(s.seed)
     if train.tags is None:
         raise ValueError(f"{train.source}: no tags to train on")
     tags = tag_list(train)
@@ -341,63 +341,38 @@ def finetune_ner(
         tokenizer,
         train.words,
         encode_tags(train, tags),
-        max_seq_length,
-        train_batch_size,
+        s.max_seq_length,
+        s.train_batch_size,
         shuffle=True,
-        seed=seed,
+        seed=s.seed,
     ).map(_with_targets)
-    model = BertTokenClassifier(encoder, num_classes=len(tags), dropout=dropout)
-    steps = common.steps_for(len(train.words), train_batch_size)
-    common.compile_model(
-        model,
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps * num_train_epochs,
-        learning_rate,
-        warmup_proportion,
-        weight_decay,
-        jit_compile,
+    model = BertTokenClassifier(encoder, num_classes=len(tags), dropout=s.dropout)
+    model.compile(
+        optimizer=common.optimizer_for(s, len(train.words)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=bool(s.jit_compile),
     )
-    callbacks = []
-    os.makedirs(output_dir, exist_ok=True)
+    best = None
     if eval_data is not None:
         if eval_data.tags is None:
             raise ValueError(f"{eval_data.source}: no tags to validate on")
         encode_tags(eval_data, tags)  # Unseen tags raise before training.
-        callbacks.append(
-            common.BestCheckpoint(
-                lambda m: _evaluate(m, tokenizer, eval_data, tags, max_seq_length, eval_batch_size)[
-                    0
-                ],
-                "f1",
-                os.path.join(output_dir, "best.weights.h5"),
-            )
+        best = common.best_checkpoint(
+            output_dir,
+            lambda m: _evaluate(m, tokenizer, eval_data, tags, s.max_seq_length, s.eval_batch_size)[
+                0
+            ],
+            "f1",
         )
-    history = model.fit(
-        train_ds,
-        epochs=max(1, int(np.ceil(num_train_epochs))),
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
     info = {
         "task": TASK_NAME,
         "labels": tags,
-        "max_seq_length": int(max_seq_length),
+        "max_seq_length": int(s.max_seq_length),
         "do_lower_case": bool(tokenizer.lower_case),
     }
-    result = {
-        "output_dir": output_dir,
-        "history": history.history,
-        "best_epoch": None,
-        "eval": None,
-    }
-    if callbacks:
-        result["best_epoch"] = callbacks[0].best_epoch + 1
-        result["eval"] = _summary(callbacks[0].best_metrics)
-        info["eval"] = result["eval"]
-    common.save_task(output_dir, model, vocab_file, info)
-    logging.info("fine-tuned token classifier written to %s", output_dir)
-    return result
+    return common.fit_and_save(
+        model, train_ds, s.num_train_epochs, output_dir, vocab_file, info, verbose, best, _summary
+    )
 
 
 def _summary(metrics: dict) -> dict:
@@ -451,6 +426,4 @@ def predict_ner(
         if data.tags is not None:
             record["gold"] = data.tags[i]
         records.append(record)
-    if output_file:
-        common.write_jsonl(output_file, records)
-    return records
+    return common.predictions_to(output_file, records)

@@ -33,8 +33,8 @@ import collections
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -48,6 +48,7 @@ from bert_tf.tasks.squad_metrics import normalize_answer, squad_metrics
 from bert_tf.text.tokenizer import BertTokenizer
 
 __all__ = [
+    "SQUAD_SETTINGS",
     "SquadExample",
     "SquadFeatures",
     "decode_answers",
@@ -266,6 +267,10 @@ class DecodeOptions:
     null_score_diff_threshold: float = 0.0
 
 
+# BERT's SQuAD recipe: longer windows, fewer epochs than classification.
+SQUAD_SETTINGS = common.FinetuneSettings(max_seq_length=384, num_train_epochs=2.0)
+
+
 def _evaluate(model, examples, features, data, options: DecodeOptions, batch_size):
     start, end = predict_logits(model, features, batch_size)
     predictions, nbest, null_odds = decode_answers(
@@ -287,19 +292,12 @@ def finetune_squad(
     output_dir: str,
     eval_examples: Sequence[SquadExample] | None = None,
     eval_data: list | None = None,
-    max_seq_length: int = 384,
     doc_stride: int = 128,
     max_query_length: int = 64,
     options: DecodeOptions | None = None,
-    train_batch_size: int = 32,
-    eval_batch_size: int = 64,
-    learning_rate: float = 5e-5,
-    num_train_epochs: float = 2.0,
-    warmup_proportion: float = 0.1,
-    weight_decay: float = 0.01,
-    jit_compile: bool = False,
-    seed: int = 0,
+    settings: common.FinetuneSettings | None = None,
     verbose: int | str = "auto",
+    **overrides: Any,
 ) -> dict:
     """Fine-tunes a `BertSpanLabeler` with `Model.fit`; keeps the best F1.
 
@@ -309,74 +307,60 @@ def finetune_squad(
         output_dir: where the model folder is written.
         eval_examples, eval_data: validation questions and the file's `data`
             list (for the official metrics).
+        doc_stride, max_query_length: the original BERT windowing flags.
         options: decoding settings (also saved in `task.json`).
-        Others: the original BERT flags.
+        settings: the `FinetuneSettings` (default: `SQUAD_SETTINGS`, BERT's
+            SQuAD recipe: 384 pieces, 2 epochs); its `dropout` is unused
+            (the span labeler has no dropout layer).
+        verbose: `Model.fit` verbosity.
+        **overrides: `FinetuneSettings` fields (but `dropout`) replacing those
+            of `settings`.
 
     Returns:
         A dict: `output_dir`, `best_epoch`, `eval`, `history`.
     """
+    s = common.finetune_settings(
+        "finetune_squad", settings, overrides, SQUAD_SETTINGS, unused=("dropout",)
+    )
     options = options or DecodeOptions()
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(s.seed)
     window = dict(
-        max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length
+        max_seq_length=s.max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length
     )
     train = make_features(train_examples, tokenizer, is_training=True, **window)
     logging.info("%d training questions -> %d windows", len(train_examples), len(train))
     model = BertSpanLabeler(encoder)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    steps = common.steps_for(len(train), train_batch_size)
-    common.compile_model(
-        model,
-        {"start_logits": loss, "end_logits": loss},
-        steps * num_train_epochs,
-        learning_rate,
-        warmup_proportion,
-        weight_decay,
-        jit_compile,
+    model.compile(
+        optimizer=common.optimizer_for(s, len(train)),
+        loss={"start_logits": loss, "end_logits": loss},
         loss_weights={"start_logits": 0.5, "end_logits": 0.5},
+        jit_compile=bool(s.jit_compile),
     )
-    callbacks = []
-    os.makedirs(output_dir, exist_ok=True)
+    best = None
     if eval_examples is not None:
         if eval_data is None:
             raise ValueError(
                 "eval_examples need eval_data (the file's 'data' list) for the official metrics"
             )
         eval_features = make_features(eval_examples, tokenizer, **window)
-        callbacks.append(
-            common.BestCheckpoint(
-                lambda m: _evaluate(
-                    m, eval_examples, eval_features, eval_data, options, eval_batch_size
-                )[0],
-                "f1",
-                os.path.join(output_dir, "best.weights.h5"),
-            )
+        best = common.best_checkpoint(
+            output_dir,
+            lambda m: _evaluate(
+                m, eval_examples, eval_features, eval_data, options, s.eval_batch_size
+            )[0],
+            "f1",
         )
-    history = model.fit(
-        _dataset(train, train_batch_size, True, seed),
-        epochs=max(1, int(np.ceil(num_train_epochs))),
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
     info = {
         "task": TASK_NAME,
         "do_lower_case": bool(tokenizer.lower_case),
         **window,
         **dataclasses.asdict(options),
     }
-    result = {
-        "output_dir": output_dir,
-        "history": history.history,
-        "best_epoch": None,
-        "eval": None,
-    }
-    if callbacks:
-        result["best_epoch"] = callbacks[0].best_epoch + 1
-        result["eval"] = info["eval"] = callbacks[0].best_metrics
-    common.save_task(output_dir, model, vocab_file, info)
-    logging.info("fine-tuned span labeler written to %s", output_dir)
-    return result
+    train_ds = _dataset(train, s.train_batch_size, True, s.seed)
+    return common.fit_and_save(
+        model, train_ds, s.num_train_epochs, output_dir, vocab_file, info, verbose, best
+    )
 
 
 def _options(info: dict, **overrides) -> DecodeOptions:
@@ -434,6 +418,4 @@ def predict_squad(
         if e.qas_id in null_odds:
             record["null_score_diff"] = null_odds[e.qas_id]
         records.append(record)
-    if output_file:
-        common.write_jsonl(output_file, records)
-    return records
+    return common.predictions_to(output_file, records)

@@ -1,5 +1,13 @@
 """Distribution strategies and mixed precision by name (command-line flags).
 
+bfloat16 on a CPU: `mixed_bfloat16` pays off only with AVX512-BF16 or AMX
+(oneDNN's bfloat16 kernels), and there in graph mode: measured on an
+AVX512-BF16 machine, 1.56x float32 without XLA and 0.96x with it, so keep
+`jit_compile` off for bfloat16 on a CPU (`warn_if_slow_jit`). Without those
+instructions oneDNN emulates bfloat16, slower than float32:
+`set_mixed_precision` then trains in float32 and logs one warning line,
+unless `force=True` (`--force_mixed_precision`).
+
 Example:
 
 >>> get_strategy("default").num_replicas_in_sync
@@ -13,11 +21,15 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from bert_tf import hardware
+
 __all__ = [
     "STRATEGIES",
     "PRECISIONS",
     "get_strategy",
+    "bfloat16_is_fast",
     "set_mixed_precision",
+    "warn_if_slow_jit",
     "is_chief",
     "worker_index",
 ]
@@ -107,15 +119,29 @@ def get_strategy(name: str = "default", tpu_address: str | None = None) -> tf.di
     return tf.distribute.TPUStrategy(resolver)
 
 
-def set_mixed_precision(policy: str | None) -> str:
+def bfloat16_is_fast() -> bool:
+    """Whether bfloat16 compute beats float32 here: a GPU, a TPU, or a CPU
+    with AVX512-BF16 or AMX (`hardware.has_fast_bfloat16`)."""
+    return bool(
+        hardware.has_fast_bfloat16()
+        or tf.config.list_physical_devices("GPU")
+        or tf.config.list_logical_devices("TPU")
+    )
+
+
+def set_mixed_precision(policy: str | None, force: bool = False) -> str:
     """Sets Keras' global dtype policy; call before building the model.
 
     With "mixed_float16", `Model.compile` wraps the optimizer in a
     `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
+    "mixed_bfloat16" where bfloat16 is emulated (a CPU without AVX512-BF16
+    or AMX, and no GPU or TPU: `bfloat16_is_fast`) sets "float32" instead,
+    never slower, with one warning line; `force` keeps bfloat16 anyway.
 
     Args:
         policy: None, "float32", "mixed_float16" / "float16" or
             "mixed_bfloat16" / "bfloat16".
+        force: set "mixed_bfloat16" even where bfloat16 is emulated.
 
     Returns:
         The Keras policy name set.
@@ -125,8 +151,35 @@ def set_mixed_precision(policy: str | None) -> str:
         raise ValueError(
             f"mixed_precision must be one of float32, mixed_float16, mixed_bfloat16; got {policy!r}"
         )
-    keras.config.set_dtype_policy(PRECISIONS[key])
-    return PRECISIONS[key]
+    name = PRECISIONS[key]
+    if name == "mixed_bfloat16" and not force and not bfloat16_is_fast():
+        logging.warning(
+            "mixed_precision=%s: bfloat16 is emulated on this CPU (%s: no "
+            "AVX512-BF16/AMX, no GPU), slower than float32; training in float32 "
+            "instead (--force_mixed_precision keeps bfloat16)",
+            policy,
+            hardware.cpu_model(),
+        )
+        name = "float32"
+    keras.config.set_dtype_policy(name)
+    return name
+
+
+def warn_if_slow_jit(policy: str, jit_compile: bool) -> bool:
+    """Logs a warning for XLA with bfloat16 on a CPU (slower than graph mode).
+
+    Returns:
+        Whether it warned.
+    """
+    if not (jit_compile and policy == "mixed_bfloat16"):
+        return False
+    if tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return False
+    logging.warning(
+        "--jit_compile with bfloat16 on a CPU: XLA runs bfloat16 slower than "
+        "graph mode (oneDNN); leave --jit_compile off for the fast path"
+    )
+    return True
 
 
 def worker_index(strategy: tf.distribute.Strategy) -> int:

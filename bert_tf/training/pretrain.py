@@ -248,6 +248,7 @@ def run_pretraining(
     seed: int = 12345,
     export: bool = True,
     verbose="auto",
+    force_mixed_precision: bool = False,
 ) -> tuple[BertPretrainer, FitResult]:
     """Pre-trains BERT; resumes from `output_dir/checkpoints` if present.
 
@@ -273,7 +274,9 @@ def run_pretraining(
             `bert_tf.training.optimizer.create_optimizer`.
         save_checkpoints_steps: checkpoint (and evaluate) interval.
         strategy: a strategy or its name (`distribute.STRATEGIES`).
-        mixed_precision: None, "mixed_float16" or "mixed_bfloat16".
+        mixed_precision: None, "mixed_float16" or "mixed_bfloat16" (float32
+            where bfloat16 is emulated: `distribute.set_mixed_precision`).
+        force_mixed_precision: keep "mixed_bfloat16" where it is emulated.
         jit_compile: compile the train step with XLA.
         steps_per_execution: batches per `tf.function` call.
         eval_input_file: held-out raw text (same format) evaluated at every
@@ -324,7 +327,8 @@ def run_pretraining(
     check_corpus(input_file, input_format)
     if eval_input_file:
         check_corpus(eval_input_file, input_format)
-    distribute.set_mixed_precision(mixed_precision)
+    policy = distribute.set_mixed_precision(mixed_precision, force=force_mixed_precision)
+    distribute.warn_if_slow_jit(policy, jit_compile)
     keras.utils.set_random_seed(seed)
 
     data_args = dict(max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq)
