@@ -16,6 +16,7 @@ import re
 import string
 from unittest import mock
 
+import cli_testing
 import keras
 import numpy as np
 import pytest
@@ -23,9 +24,8 @@ import serving_test_base as stb
 import serving_testing as st
 import tasks_testing as tt
 import tensorflow as tf
-from absl import flags
 
-from bert_tf import cli, hardware
+from bert_tf import hardware
 from bert_tf.export import precision, registry, serving
 from bert_tf.tasks import classification, common
 from bert_tf.training import distribute
@@ -189,14 +189,8 @@ def test_warns_on_a_cpu_without_fast_bfloat16(monkeypatch):
 
 
 def _run(capsys, *args):
-    flags.FLAGS.unparse_flags()
-    code = 0
-    try:
-        cli.run(["bert_tf", *args])
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    proc = cli_testing.run_cli(capsys, *args, ok=None)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_cli_export_bfloat16_and_refusals(exports, tmp_path, capsys):
