@@ -108,7 +108,8 @@ def _predict_outputs(model, dataset) -> np.ndarray:
     return np.asarray(model.predict(dataset, verbose=0))
 
 
-def _metrics(model, dataset, y_true, regression: bool) -> dict:
+def score_model(model, dataset, y_true, regression: bool) -> dict:
+    """Task metrics of `model` on a dataset of inputs with gold `y_true`."""
     out = _predict_outputs(model, dataset)
     if regression:
         return regression_metrics(y_true, out[:, 0])
@@ -211,7 +212,7 @@ def finetune_classifier(
         )
         eval_ds = make_dataset(eval_data.texts, None, preprocessor, s.eval_batch_size)
         best = common.best_checkpoint(
-            output_dir, lambda m: _metrics(m, eval_ds, y_eval, regression), metric
+            output_dir, lambda m: score_model(m, eval_ds, y_eval, regression), metric
         )
     info = {
         "task": TASK_NAME,
@@ -244,7 +245,7 @@ def evaluate_classifier(model_dir: str, data: ClassificationData, batch_size: in
         else encode_labels(data, task.info["labels"])
     )
     ds = make_dataset(data.texts, None, preprocessor, batch_size)
-    return _metrics(task.model, ds, y, regression)
+    return score_model(task.model, ds, y, regression)
 
 
 def predict_classifier(

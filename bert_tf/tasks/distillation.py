@@ -63,8 +63,6 @@ from bert_tf.heads import BertClassifier, BertRegressor, BertTokenClassifier
 from bert_tf.tasks import classification, common, ner
 from bert_tf.tasks import student as student_lib
 from bert_tf.tasks.classification_data import ClassificationData, encode_labels
-from bert_tf.tasks.classification_metrics import classification_metrics, regression_metrics
-from bert_tf.tasks.ner_metrics import entity_metrics
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.training.distiller import Distiller
 
@@ -180,17 +178,16 @@ def _metrics(model: keras.Model, teacher: common.TaskFiles, data, batch_size: in
     """The task's validation metrics of `model` on labelled `data`."""
     info = teacher.info
     if info["task"] == "ner":
-        ds = ner.make_dataset(
-            teacher.tokenizer, data.words, None, info["max_seq_length"], batch_size
+        metrics, _ = ner.score_model(
+            model, teacher.tokenizer, data, info["labels"], info["max_seq_length"], batch_size
         )
-        predicted = ner.predict_tags(model, ds, info["labels"])
-        predicted = [p[: len(w)] for p, w in zip(predicted, data.words)]
-        metrics = entity_metrics(data.tags, predicted)
         return {k: v for k, v in metrics.items() if k != "types"}
-    out = np.asarray(model.predict(_classifier_inputs(teacher, data.texts, batch_size), verbose=0))
     if info["regression"]:
-        return regression_metrics(np.asarray(data.labels, np.float32), out[:, 0])
-    return classification_metrics(encode_labels(data, info["labels"]), out)
+        gold = np.asarray(data.labels, np.float32)
+    else:
+        gold = encode_labels(data, info["labels"])
+    inputs = _classifier_inputs(teacher, data.texts, batch_size)
+    return classification.score_model(model, inputs, gold, info["regression"])
 
 
 def _metric_name(info: dict) -> str:

@@ -297,7 +297,8 @@ def _trim(predicted: list, words: list) -> list:
     return [p[: len(w)] for p, w in zip(predicted, words)]
 
 
-def _evaluate(model, tokenizer, data, tags, seq_length, batch_size):
+def score_model(model, tokenizer, data, tags, seq_length, batch_size):
+    """Entity metrics of `model` on labelled `data`, and its word-level tags."""
     ds = make_dataset(tokenizer, data.words, None, seq_length, batch_size)
     predicted = _trim(predict_tags(model, ds, tags), data.words)
     return entity_metrics(data.tags, predicted), predicted
@@ -359,9 +360,9 @@ def finetune_ner(
         encode_tags(eval_data, tags)  # Unseen tags raise before training.
         best = common.best_checkpoint(
             output_dir,
-            lambda m: _evaluate(m, tokenizer, eval_data, tags, s.max_seq_length, s.eval_batch_size)[
-                0
-            ],
+            lambda m: score_model(
+                m, tokenizer, eval_data, tags, s.max_seq_length, s.eval_batch_size
+            )[0],
             "f1",
         )
     info = {
@@ -387,7 +388,7 @@ def evaluate_ner(model_dir: str, data: NerData, batch_size: int = 64) -> dict:
     if data.tags is None:
         raise ValueError(f"{data.source}: no tags to evaluate against")
     encode_tags(data, task.info["labels"])  # Names unseen tags and lines.
-    metrics, _ = _evaluate(
+    metrics, _ = score_model(
         task.model,
         task.tokenizer,
         data,
