@@ -141,6 +141,35 @@ def student_knobs():
     )
 
 
+def minilm_teacher(finetune, train, teacher_dir, seq, **kwargs):
+    """Fine-tunes all-MiniLM-L6-v2 as the teacher with a task's `finetune_*`."""
+    encoder, tokenizer, vocab = common.load_initial_model("minilm", max_seq_length=seq)
+    finetune(
+        train,
+        encoder,
+        tokenizer,
+        vocab,
+        teacher_dir,
+        max_seq_length=seq,
+        learning_rate=1e-4,
+        num_train_epochs=FLAGS.teacher_epochs,
+        verbose=2,
+        **kwargs,
+    )
+
+
+def students(name, teacher_dir, train, score, texts, **data):
+    """Distils one student per `--student_init`; their figures by init."""
+    figures = {}
+    for init in FLAGS.student_init:
+        student_dir = os.path.join(FLAGS.work_dir, f"{name}_student_{init}")
+        result = distillation.distill(
+            teacher_dir, train, student_dir, student_init=init, **data, **student_knobs()
+        )
+        figures[init] = compare(teacher_dir, student_dir, result, score, texts)
+    return figures
+
+
 def bench_quickstart():
     seq = FLAGS.max_seq_length
     packages, train, dev, test, other = stdlib_task.make_task(
@@ -153,19 +182,13 @@ def bench_quickstart():
     teacher_dir = os.path.join(FLAGS.work_dir, "quickstart_teacher")
 
     def train_teacher():
-        encoder, tokenizer, vocab = common.load_initial_model("minilm", max_seq_length=seq)
-        classification.finetune_classifier(
+        minilm_teacher(
+            classification.finetune_classifier,
             as_data(train, "train"),
-            encoder,
-            tokenizer,
-            vocab,
             teacher_dir,
+            seq,
             eval_data=as_data(dev, "dev"),
             labels=packages,
-            max_seq_length=seq,
-            learning_rate=1e-4,
-            num_train_epochs=FLAGS.teacher_epochs,
-            verbose=2,
         )
 
     teacher_seconds = finetune_teacher(teacher_dir, train_teacher)
@@ -178,18 +201,17 @@ def bench_quickstart():
 
     texts = [r["text"] for r in test][: FLAGS.latency_strings]
     figures = {"teacher_seconds": teacher_seconds, "train": len(train), "test": len(test)}
-    for init in FLAGS.student_init:
-        student_dir = os.path.join(FLAGS.work_dir, f"quickstart_student_{init}")
-        result = distillation.distill(
+    figures.update(
+        students(
+            "quickstart",
             teacher_dir,
             as_data(train, "train"),
-            student_dir,
+            score,
+            texts,
             unlabeled=unlabeled,
             eval_data=as_data(dev, "dev"),
-            student_init=init,
-            **student_knobs(),
         )
-        figures[init] = compare(teacher_dir, student_dir, result, score, texts)
+    )
     return figures
 
 
@@ -202,20 +224,7 @@ def bench_wnut():
     teacher_dir = os.path.join(FLAGS.work_dir, "wnut_teacher")
 
     def train_teacher():
-        seq = FLAGS.wnut_seq_length
-        encoder, tokenizer, vocab = common.load_initial_model("minilm", max_seq_length=seq)
-        ner.finetune_ner(
-            train,
-            encoder,
-            tokenizer,
-            vocab,
-            teacher_dir,
-            eval_data=dev,
-            max_seq_length=seq,
-            learning_rate=1e-4,
-            num_train_epochs=FLAGS.teacher_epochs,
-            verbose=2,
-        )
+        minilm_teacher(ner.finetune_ner, train, teacher_dir, FLAGS.wnut_seq_length, eval_data=dev)
 
     teacher_seconds = finetune_teacher(teacher_dir, train_teacher)
 
@@ -224,12 +233,7 @@ def bench_wnut():
 
     texts = [" ".join(words) for words in dev.words][: FLAGS.latency_strings]
     figures = {"teacher_seconds": teacher_seconds}
-    for init in FLAGS.student_init:
-        student_dir = os.path.join(FLAGS.work_dir, f"wnut_student_{init}")
-        result = distillation.distill(
-            teacher_dir, train, student_dir, eval_data=dev, student_init=init, **student_knobs()
-        )
-        figures[init] = compare(teacher_dir, student_dir, result, score, texts)
+    figures.update(students("wnut", teacher_dir, train, score, texts, eval_data=dev))
     return figures
 
 
