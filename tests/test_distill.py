@@ -341,6 +341,10 @@ def test_bad_teacher_student_and_data(workdir):
     assert "student 'bert_tiny' is neither a preset" in err
     err = _run(*_distill_args(d, f"{d}/x"), "--student_init=layers", ok=False).err
     assert "needs a student as wide as the teacher" in err
+    err = _run(*_distill_args(d, f"{d}/x"), "--temperature=0", ok=False).err
+    assert "temperature must be > 0, got 0.0" in err
+    err = _run(*_distill_args(d, f"{d}/x"), "--label_weight=1.5", ok=False).err
+    assert "label_weight must be in [0, 1], got 1.5" in err
     err = _run(*_distill_args(d, f"{d}/x"), "--teacher_dir=/nonexistent", ok=False).err
     assert "model folder not found: '/nonexistent'" in err
     assert err.count("\n") == 1 and "Traceback" not in err

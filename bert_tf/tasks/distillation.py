@@ -348,20 +348,21 @@ def distill(
         parts.append((unlabeled, *_gold(teacher, unlabeled)))
     if eval_data is not None:
         _gold(teacher, eval_data)
+    # The student and its loss before the teacher's (long) pass: a bad
+    # --student_init, temperature or label weight fails at once.
+    model = _student_head(teacher, s_enc, s.dropout)
+    student_lib.init_from_teacher(model, teacher.model, student_init)
+    distiller = Distiller(
+        model, temperature, label_weight, regression=bool(info.get("regression", False))
+    )
     start = time.perf_counter()
     logits = np.concatenate(
         [teacher_outputs(teacher, data, s.eval_batch_size) for data, _, _ in parts]
     )
     seconds = {"teacher_logits": time.perf_counter() - start}
     logging.info("teacher logits of %d examples in %.1f s", len(logits), seconds["teacher_logits"])
-
-    model = _student_head(teacher, s_enc, s.dropout)
-    student_lib.init_from_teacher(model, teacher.model, student_init)
     make_set = _ner_train_set if info["task"] == "ner" else _classifier_train_set
     train_ds = make_set(teacher, parts, logits, s.train_batch_size, s.seed)
-    distiller = Distiller(
-        model, temperature, label_weight, regression=bool(info.get("regression", False))
-    )
     distiller.compile(optimizer=common.optimizer_for(s, len(logits)))
     callbacks = []
     os.makedirs(output_dir, exist_ok=True)
