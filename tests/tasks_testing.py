@@ -152,16 +152,24 @@ def write(directory: str, name: str, text: str) -> str:
     return path
 
 
-def make_classifier(directory, seq_length: int = 16, rows: int = 16) -> str:
-    """A classifier fine-tuned for a few steps on a CSV it writes; its folder."""
+def make_classifier(
+    directory,
+    seq_length: int = 16,
+    rows: int = 16,
+    sentences=("good great film", "bad awful movie"),
+    **settings,
+) -> str:
+    """A classifier fine-tuned on a CSV it writes (row i: `sentences[i % n]`,
+    positive for even i); its folder. `settings`: `FinetuneSettings` fields
+    (default: one epoch at learning rate 1e-3, batch 8)."""
     d = str(directory)
     lines = ["text,label"] + [
-        f"{['good great film', 'bad awful movie'][i % 2]},{['pos', 'neg'][i % 2]}"
-        for i in range(rows)
+        f"{sentences[i % len(sentences)]},{['pos', 'neg'][i % 2]}" for i in range(rows)
     ]
     write(d, "train.csv", "\n".join(lines) + "\n")
     train = classification.read_classification_file(os.path.join(d, "train.csv"), ["text"], "label")
     out = os.path.join(d, "sst")
+    settings = {"train_batch_size": 8, "num_train_epochs": 1, "learning_rate": 1e-3, **settings}
     classification.finetune_classifier(
         train,
         tiny_encoder(),
@@ -169,10 +177,8 @@ def make_classifier(directory, seq_length: int = 16, rows: int = 16) -> str:
         os.path.join(d, "vocab.txt"),
         out,
         max_seq_length=seq_length,
-        train_batch_size=8,
-        num_train_epochs=1,
-        learning_rate=1e-3,
         text_columns=["text"],
         verbose=0,
+        **settings,
     )
     return out
