@@ -50,6 +50,7 @@ def test_only_builtins_and_tf_text_custom_ops(setup):
     assert op_audit.audit_tflite(setup["model"]) == [
         "FastBertNormalize",
         "FastWordpieceTokenizeWithOffsets",
+        "RaggedTensorToTensor",  # The one-segment packer (TF-Text's kernel).
     ]
     assert setup["interpreter"].get_signature_list() == {
         "serving_default": {

@@ -76,6 +76,7 @@ def test_signatures_and_only_tf_text_custom_ops(variants, quantization):
     assert op_audit.audit_tflite(model) == [
         "FastBertNormalize",
         "FastWordpieceTokenizeWithOffsets",
+        "RaggedTensorToTensor",
     ]
     assert interpreter(model).get_signature_list() == {
         "serving_default": {

@@ -85,6 +85,41 @@ def test_empty_batch_and_empty_segments():
     assert out["input_type_ids"].numpy().tolist() == [[0, 0, 1, 0, 0, 0]] * 2
 
 
+def test_one_segment_empty_batch_empty_rows_and_int64_ids():
+    empty = tf.ragged.constant([], dtype=tf.int64, ragged_rank=1)
+    out = BertPacker(6, CLS, SEP, PAD)(empty)
+    assert out["input_word_ids"].shape == (0, 6)
+    assert out["input_word_ids"].dtype == tf.int32
+    rows = tf.ragged.constant([[], [7, 8, 9, 10, 11], [7]], dtype=tf.int64)
+    out = BertPacker(6, CLS, SEP, PAD)(rows)
+    assert out["input_word_ids"].numpy().tolist() == [
+        [CLS, SEP, PAD, PAD, PAD, PAD],
+        [CLS, 7, 8, 9, 10, SEP],
+        [CLS, 7, SEP, PAD, PAD, PAD],
+    ]
+    assert out["input_mask"].numpy().tolist() == [[1, 1, 0, 0, 0, 0], [1] * 6, [1, 1, 1, 0, 0, 0]]
+    assert out["input_type_ids"].numpy().tolist() == [[0] * 6] * 3
+
+
+@pytest.mark.parametrize("batch", [0, 1, 2, 7])
+def test_preprocessor_shards_equal_one_piece(batch, minilm_vocab_path, stdlib_lines):
+    tokenizer = BertTokenizer(minilm_vocab_path, lower_case=True)
+    text_a = tf.constant(stdlib_lines[:batch], tf.string, shape=[batch])
+    text_b = tf.constant(stdlib_lines[100 : 100 + batch], tf.string, shape=[batch])
+    whole = BertPreprocessor(tokenizer, seq_length=24, num_shards=1)
+    for num_shards in (2, 3):
+        sharded = tf.function(BertPreprocessor(tokenizer, seq_length=24, num_shards=num_shards))
+        for inputs in (text_a, [text_a, text_b]):
+            want, got = whole(inputs), sharded(inputs)
+            for key in want:
+                np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    with pytest.raises(ValueError, match="num_shards must be an int >= 1, got 0"):
+        BertPreprocessor(tokenizer, num_shards=0)
+    if batch == 7:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
+            BertPreprocessor(tokenizer, num_shards=2)([text_a, text_b[:5]])
+
+
 def test_errors_name_the_problem():
     seg = tf.ragged.constant([[1, 2]], dtype=tf.int32)
     with pytest.raises(ValueError, match="too short for 3 segments"):

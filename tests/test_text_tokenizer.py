@@ -143,6 +143,21 @@ def test_long_words_follow_the_200_character_rule(uncased):
     assert ids[3] == [uncased.token_to_id("日")] * 300  # Each CJK is a word.
 
 
+@pytest.mark.parametrize("max_chars", [7, 8, 9, 15, 16, 17, 24, 31, 33])
+def test_long_word_test_never_skips_a_long_word(max_chars):
+    # Pieces of exactly the longest length (8 characters), so a word just over
+    # the limit has the fewest pieces the batch-level test allows for; each
+    # word alone in its batch, as that test decides per batch.
+    vocab = ["[UNK]", "[CLS]", "b", "a" * 8, "##" + "a" * 8]
+    tokenizer = BertTokenizer(vocab, lower_case=True, max_chars_per_word=max_chars)
+    for pieces in range(1, 6):
+        word = "a" * 8 * pieces
+        want = [0] if len(word) > max_chars else [3] + [4] * (pieces - 1)
+        assert ours(tokenizer, [word])[0] == want, word
+        assert tokenizer.tokenize_with_offsets(tf.constant([word]))[0].to_list() == [want]
+        assert ours(tokenizer, ["b", f"b {word} b"])[1] == [2] + want + [2], word
+
+
 def test_offsets_point_at_the_token_text(uncased, stdlib_lines):
     texts = [t for t in stdlib_lines[:3000] if t.isascii()][:1000]
     ids, starts, ends = uncased.tokenize_with_offsets(tf.constant(texts))

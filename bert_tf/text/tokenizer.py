@@ -176,6 +176,10 @@ class BertTokenizer(TextLayer):
                 piece_chars[i] = len(token)
         self._piece_chars = tf.constant(piece_chars)
         self._starts_word = tf.constant(starts_word)
+        # A word of more than `max_chars_per_word` characters has at least
+        # this many pieces, so a batch without such a run of pieces skips the
+        # long-word rule (see `_may_have_long_words`).
+        self._min_long_word_pieces = -(-(max_chars_per_word + 1) // max(int(piece_chars.max()), 1))
         self._unknown_id = tf.constant(self._token_to_id[unknown_token], tf.int32)
 
     # ---- Vocabulary access (keras-hub's tokenizer API) ----
@@ -263,12 +267,18 @@ class BertTokenizer(TextLayer):
                 None,
                 None,
             )
-        flat_ids, row_splits, flat_starts, flat_ends = self._unk_long_words(
-            ids.flat_values,
-            ids.row_splits,
-            None if starts is None else starts.flat_values,
-            None if ends is None else ends.flat_values,
+        # The exact long-word rule costs about a fifth of tokenization; the
+        # cheap test skips it for batches that cannot hold such a word.
+        flat = [ids.flat_values, ids.row_splits]
+        if with_offsets:
+            flat += [starts.flat_values, ends.flat_values]
+        flat = tf.cond(
+            self._may_have_long_words(ids.flat_values),
+            lambda: list(self._unk_long_words(*flat))[: len(flat)],
+            lambda: flat,
         )
+        flat_ids, row_splits = flat[:2]
+        flat_starts, flat_ends = flat[2:] if with_offsets else (None, None)
 
         def rebuild(values):
             rt = tf.RaggedTensor.from_row_splits(values, row_splits, validate=False)
@@ -319,7 +329,34 @@ class BertTokenizer(TextLayer):
 
         return ids, to_input(starts), to_input(ends)
 
-    def _unk_long_words(self, ids, row_splits, starts, ends):
+    def _may_have_long_words(self, ids: tf.Tensor) -> tf.Tensor:
+        """False when no word in `ids` can be over `max_chars_per_word`.
+
+        Such a word has at least `_min_long_word_pieces` pieces (no piece is
+        longer than the vocabulary's longest), so at least that many minus one
+        `##` pieces in a row. The runs are found by doubling: after k steps
+        `runs[i]` says whether pieces i .. i + 2^k - 1 all continue a word. A
+        few dense ops on [T] instead of the rule's two cumsums and four
+        gathers.
+
+        Args:
+          ids: [T] int32 flat token ids of the batch.
+
+        Returns:
+          A bool scalar: True when the exact rule must run.
+        """
+        needed = self._min_long_word_pieces - 1  # `##` pieces in a row.
+        if needed < 1:
+            return tf.constant(True)
+        runs = tf.equal(tf.gather(self._starts_word, ids), 0)  # [T]
+        length = 1
+        while length < needed:
+            step = min(length, needed - length)
+            runs = tf.logical_and(runs[:-step], runs[step:])  # [T - length - step + 1]
+            length += step
+        return tf.reduce_any(runs)
+
+    def _unk_long_words(self, ids, row_splits, starts=None, ends=None):
         """Turns every word longer than `max_chars_per_word` into one `[UNK]`.
 
         FastWordpiece's own limit counts UTF-8 bytes; BERT counts characters.
