@@ -26,10 +26,10 @@ def in_shards(
 
     TF-Text's tokenizer kernels walk the batch on one thread; the shards'
     ops are independent, so TF's executor runs them at once, a core each.
-    Measured on 2 cores: a call on 1024 short strings took 0.66x the time in
-    2 shards, a call on one string 0.06 ms longer. Inside a parallel
-    `tf.data` map, which already keeps every core busy, 2 shards were 0.76x
-    as fast as one.
+    Measured on 2 cores (`benchmarks/tokenize_pack.py`): a call on 1024
+    short strings took 0.8x the time in 2 shards, a call on one string
+    0.06 ms longer. Inside a parallel `tf.data` map, which already keeps
+    every core busy, 2 shards were 0.76x as fast as one.
 
     Args:
       pack: maps a list of string vectors [b] to a dict of [b, ...] tensors.
