@@ -334,10 +334,10 @@ class BertTokenizer(TextLayer):
 
         Such a word has at least `_min_long_word_pieces` pieces (no piece is
         longer than the vocabulary's longest), so at least that many minus one
-        `##` pieces in a row. The runs are found by doubling: after k steps
-        `runs[i]` says whether pieces i .. i + 2^k - 1 all continue a word. A
-        few dense ops on [T] instead of the rule's two cumsums and four
-        gathers.
+        `##` pieces in a row. The runs are found by doubling: `runs[i]` says
+        whether pieces i .. i + length - 1 all continue a word, and each step
+        doubles `length` (the last adds what is left). A few dense ops on
+        [T] instead of the rule's two cumsums and four gathers.
 
         Args:
           ids: [T] int32 flat token ids of the batch.
