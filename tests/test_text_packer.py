@@ -73,6 +73,12 @@ def test_seq_length_as_tensor_and_ragged_rank_2():
         [CLS, 5, 6, 7, SEP, PAD],
         [CLS, 8, SEP, PAD, PAD, PAD],
     ]
+    for too_short in (0, 1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="too short for 1 segments"):
+            fn(words, tf.constant(too_short))
+    pair = tf.function(lambda s, n: pack_segments([s, s], n, CLS, SEP, PAD))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="too short for 2 segments"):
+        pair(words, tf.constant(2))
 
 
 def test_empty_batch_and_empty_segments():
@@ -116,8 +122,12 @@ def test_preprocessor_shards_equal_one_piece(batch, minilm_vocab_path, stdlib_li
     with pytest.raises(ValueError, match="num_shards must be an int >= 1, got 0"):
         BertPreprocessor(tokenizer, num_shards=0)
     if batch == 7:
-        with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
-            BertPreprocessor(tokenizer, num_shards=2)([text_a, text_b[:5]])
+        sharded = BertPreprocessor(tokenizer, num_shards=2)
+        for short in (text_b[:5], text_a[:6]):  # 7 vs 6: equal slices would match.
+            with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
+                sharded([short, text_a])
+            with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
+                tf.function(sharded)([short, text_a])
 
 
 def test_errors_name_the_problem():

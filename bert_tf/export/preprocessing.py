@@ -128,9 +128,8 @@ class PreprocessingModule(tf.Module):
         in this many slices that TF runs at once on separate cores
         (`bert_tf.text.preprocessor.in_shards`): 2 (the default) for a server
         or direct calls, 1 for a graph run on one thread (TFLite) or inside
-        a parallel `tf.data` map. The task modules' own packing (`_pack`)
-        stays in one piece: at serving batch sizes the encoder's time dwarfs
-        it.
+        a parallel `tf.data` map. The task serving modules use 1: at serving
+        batch sizes the encoder's time dwarfs tokenizing.
     """
 
     def __init__(

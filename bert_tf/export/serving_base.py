@@ -123,7 +123,11 @@ class TaskServingModule(tf.Module):
     ):
         super().__init__()
         self.model = model
-        self.preprocessor = PreprocessingModule(tokenizer, seq_length, truncator, vocab_path)
+        # One shard: the encoder's time dwarfs tokenizing, and the
+        # `preprocess` signature also goes into TFLite files.
+        self.preprocessor = PreprocessingModule(
+            tokenizer, seq_length, truncator, vocab_path, num_shards=1
+        )
         self.seq_length = int(seq_length)
         self._tokenizer = tokenizer
         self.special_ids = tokenizer.special_token_ids()

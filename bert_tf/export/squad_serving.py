@@ -53,7 +53,8 @@ UTF-8. The TFLite file (`tflite.convert_task`, from the module's
 `tflite_signatures()`) has the same signature and the same windowing and
 decoding, built from TFLite builtins and TF-Text's
 `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`,
-`TFText>ByteSplitWithOffsets` and `TFText>ByteSplitByOffsets` kernels; it
+`TFText>ByteSplitWithOffsets` and `TFText>ByteSplitByOffsets` kernels (and
+`RaggedTensorToTensor` in its `preprocess` signature); it
 leaves the checks out (TFLite has no assertions): on invalid UTF-8 its
 character offsets count the bytes that are not UTF-8 continuation bytes, and
 batch sizes that differ are not checked. Both run the model on one padding

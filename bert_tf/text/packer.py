@@ -117,6 +117,14 @@ def pack_segments(
             f"seq_length={seq_length} is too short for "
             f"{num_segments} segments and their special tokens"
         )
+    if not isinstance(seq_length, int):  # A tensor: checked when the graph runs.
+        check = tf.debugging.assert_greater_equal(
+            seq_length,
+            num_segments + 1,
+            message=f"seq_length is too short for {num_segments} segments and their special tokens",
+        )
+        with tf.control_dependencies([check]):
+            seq_length = tf.identity(seq_length)
     budget = seq_length - num_segments - 1
     batch = segments[0].nrows(out_type=tf.int32)
     for i, seg in enumerate(segments[1:], start=1):
@@ -177,10 +185,11 @@ def _pack_one_segment(
     end_id: int,
     pad_id: int,
 ) -> dict[str, tf.Tensor]:
-    """`pack_segments` for one segment, the common case, in a third of the time.
+    """`pack_segments` for one segment, the common case.
 
     `RaggedTensorToTensor` cuts and pads the tokens in one kernel (TF-Text has
-    its TFLite kernel), so only `[CLS]`, `[SEP]` and the mask are dense ops.
+    its TFLite kernel), so only `[CLS]`, `[SEP]` and the mask are dense ops:
+    about a third of the general path's op time (profiled on 1024 lines).
     """
     batch = segment.nrows(out_type=tf.int32)
     budget = seq_length - 2  # K

@@ -41,7 +41,19 @@ def in_shards(
     """
     if num_shards == 1:
         return pack(segments)
-    size = (tf.shape(segments[0])[0] + num_shards - 1) // num_shards  # ceil(B / shards)
+    batch = tf.shape(segments[0])[0]
+    # Checked before slicing: equal slices of unequal segments could match
+    # shard by shard and silently drop the longer one's extra rows.
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(segment)[0],
+            batch,
+            message=f"segment {i} and segment 0 have different batch sizes",
+        )
+        for i, segment in enumerate(segments[1:], start=1)
+    ]
+    with tf.control_dependencies(checks):
+        size = (batch + num_shards - 1) // num_shards  # ceil(B / shards)
     shards = [
         pack([segment[i * size : (i + 1) * size] for segment in segments])
         for i in range(num_shards)
@@ -59,8 +71,9 @@ class BertPreprocessor(TextLayer):
         preprocessors).
       truncator: `"round_robin"` or `"waterfall"` (see `BertPacker`).
       num_shards: the batch is tokenized in this many slices that TF runs
-        at once on separate cores (see `in_shards`). The default, 1, suits a
-        parallel `tf.data` map; 2 suits one large batch per call.
+        at once on separate cores in a graph (`tf.function`, a SavedModel;
+        eagerly they run one after another; see `in_shards`). The default,
+        1, suits a parallel `tf.data` map; 2 suits one large batch per call.
       **kwargs: Keras layer arguments.
 
     Call arguments:
