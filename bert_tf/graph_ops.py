@@ -1,8 +1,8 @@
 """Graph helpers on flat ragged data (values + row splits), TFLite builtins only.
 
-The packer (`bert_tf.text.packer`) and the raw-string serving modules
-(`bert_tf.export`) work on a ragged batch's flat values and int32 row splits
-instead of `tf.RaggedTensor` ops: `RaggedTensor.value_rowids()`,
+The raw-string serving modules (`bert_tf.export`), like the multi-segment
+packer (`bert_tf.text.packer`), work on a ragged batch's flat values and
+int32 row splits instead of `tf.RaggedTensor` ops: `RaggedTensor.value_rowids()`,
 `RaggedRange` or `RaggedGather` lower to ops TFLite lacks. Every helper here
 uses only ops with TFLite builtin kernels (gather, scatter_nd, cumsum,
 compare, select, concat, slice), plus TF-Text's byte splitter in
