@@ -34,7 +34,7 @@ from bert_tf import files
 from bert_tf.export import saved_model_writer
 from bert_tf.text import vocab_io
 from bert_tf.text.packer import pack_segments
-from bert_tf.text.preprocessor import check_num_shards, in_shards
+from bert_tf.text.preprocessor import check_num_shards, tokenize_in_shards
 from bert_tf.text.tokenizer import BertTokenizer
 
 _STRINGS = tf.TensorSpec([None], tf.string)
@@ -126,10 +126,11 @@ class PreprocessingModule(tf.Module):
         `export_preprocessing`), or None.
       num_shards: the `text`/`text_a, text_b` signatures tokenize the batch
         in this many slices that TF runs at once on separate cores
-        (`bert_tf.text.preprocessor.in_shards`): 2 (the default) for a server
-        or direct calls, 1 for a graph run on one thread (TFLite) or inside
-        a parallel `tf.data` map. The task serving modules use 1: at serving
-        batch sizes the encoder's time dwarfs tokenizing.
+        (`bert_tf.text.preprocessor.tokenize_in_shards`): 2 (the default)
+        for a server or direct calls, 1 for a graph run on one thread
+        (TFLite) or inside a parallel `tf.data` map. The task serving
+        modules use 1: at serving batch sizes the encoder's time dwarfs
+        tokenizing.
     """
 
     def __init__(
@@ -152,7 +153,7 @@ class PreprocessingModule(tf.Module):
     def _pack(self, segments):
         ids = self._tokenizer.special_token_ids()
         return pack_segments(
-            [self._tokenizer.tokenize(s) for s in segments],
+            tokenize_in_shards(self._tokenizer.tokenize, segments, self._num_shards),
             self.seq_length,
             ids["start_of_sequence_id"],
             ids["end_of_segment_id"],
@@ -162,7 +163,7 @@ class PreprocessingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def __call__(self, text):
-        return in_shards(self._pack, [text], self._num_shards)
+        return self._pack([text])
 
     @tf.function(
         input_signature=[
@@ -171,7 +172,7 @@ class PreprocessingModule(tf.Module):
         ]
     )
     def call_pair(self, text_a, text_b):
-        return in_shards(self._pack, [text_a, text_b], self._num_shards)
+        return self._pack([text_a, text_b])
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         return {

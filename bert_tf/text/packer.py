@@ -7,8 +7,8 @@ keras-hub's `MultiSegmentPacker` and Model Garden's `BertPackInputs`) or
 waterfall.
 
 One segment (the common case) is cut and padded by `RaggedTensorToTensor`,
-which TF-Text also registers for TFLite, with `[CLS]` and `[SEP]` added by
-dense ops. Several segments are packed from their flat token values and row
+which TF-Text also registers for TFLite, with `[CLS]` and `[SEP]` scattered
+in. Several segments are packed from their flat token values and row
 splits with TFLite builtin ops only (gather, compare, select): each of the
 B * S output positions computes which flat value (or special token) it holds,
 then one gather fills them all. Neither needs Flex or ragged ops without a
@@ -187,31 +187,45 @@ def _pack_one_segment(
 ) -> dict[str, tf.Tensor]:
     """`pack_segments` for one segment, the common case.
 
-    `RaggedTensorToTensor` cuts and pads the tokens in one kernel (TF-Text has
-    its TFLite kernel), so only `[CLS]`, `[SEP]` and the mask are dense ops:
-    about a third of the general path's op time (profiled on 1024 lines).
+    `RaggedTensorToTensor` cuts and pads in one kernel (TF-Text has its
+    TFLite kernel): the tokens, and ones for the mask. `[CLS]` and `[SEP]`
+    are added at 2B scattered positions. TF's broadcasting compares and
+    selects on [B, S] were the slowest part (profiled on 1024 lines).
     """
     batch = segment.nrows(out_type=tf.int32)
     budget = seq_length - 2  # K
     kept = tf.minimum(tf.cast(segment.row_lengths(), tf.int32), budget)  # [B]
-    sep_position = (kept + 1)[:, tf.newaxis]  # [B, 1]
-    shape = [None, budget] if isinstance(budget, int) else tf.stack([batch, budget])
-    tokens = segment.to_tensor(default_value=pad_id, shape=shape)  # [B, K]
+    if isinstance(seq_length, int):
+        tokens_shape, out_shape = [None, budget], [None, seq_length]
+    else:
+        tokens_shape, out_shape = tf.stack([batch, budget]), tf.stack([batch, seq_length])
+    tokens = segment.to_tensor(default_value=pad_id, shape=tokens_shape)  # [B, K]
     tokens = tf.cast(tokens, tf.int32)
-    # Row layout: [CLS] tokens[:kept] [SEP] [PAD]...; the [PAD] column
-    # appended here is where the longest rows put their [SEP].
-    word_ids = tf.concat(
-        [tf.fill([batch, 1], start_id), tokens, tf.fill([batch, 1], pad_id)], axis=1
-    )  # [B, S]
-    positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
-    word_ids = tf.where(positions == sep_position, end_id, word_ids)
-    input_mask = tf.cast(positions <= sep_position, tf.int32)  # [B, S]
+    # Row layout: [CLS] tokens[:kept] [SEP] [PAD]...: a [PAD] column on each
+    # side, then [CLS] and [SEP] added where they go (pad + (special - pad)).
+    word_ids = tf.pad(tokens, [[0, 0], [1, 1]], constant_values=pad_id)  # [B, S]
+    rows = tf.range(batch)  # [B]
+    special_positions = tf.concat(
+        [tf.stack([rows, tf.zeros_like(rows)], axis=1), tf.stack([rows, kept + 1], axis=1)],
+        axis=0,
+    )  # [2B, 2]
+    special_deltas = tf.concat(
+        [tf.fill([batch], start_id - pad_id), tf.fill([batch], end_id - pad_id)], axis=0
+    )  # [2B]
+    word_ids += tf.scatter_nd(special_positions, special_deltas, tf.shape(word_ids))
+    # The mask: kept + 2 ones a row ([CLS], tokens, [SEP]), padded.
+    row_length = kept + 2  # [B]
+    in_row = tf.RaggedTensor.from_row_lengths(
+        tf.ones([tf.reduce_sum(row_length)], tf.int32), row_length, validate=False
+    ).to_tensor(default_value=0, shape=out_shape)  # [B, S]
+    # A builtin op makes the output: LiteRT cannot read an empty batch
+    # straight from the custom op (nor from ZEROS_LIKE, see `pack_segments`),
+    # and its kernel has no bool for a cast.
+    input_mask = tf.minimum(in_row, 1)
     return {
         "input_word_ids": word_ids,
         "input_mask": input_mask,
-        # Not zeros_like: LiteRT cannot read an empty batch straight from
-        # ZEROS_LIKE (see `pack_segments`).
-        "input_type_ids": input_mask * 0,
+        "input_type_ids": input_mask * 0,  # Not zeros_like: as above.
     }
 
 

@@ -17,30 +17,33 @@ def check_num_shards(num_shards) -> int:
     return num_shards
 
 
-def in_shards(
-    pack: Callable[[list[tf.Tensor]], dict[str, tf.Tensor]],
+def tokenize_in_shards(
+    tokenize: Callable[[tf.Tensor], tf.RaggedTensor],
     segments: list[tf.Tensor],
     num_shards: int,
-) -> dict[str, tf.Tensor]:
-    """`pack(segments)` on `num_shards` contiguous slices of the batch, joined.
+) -> list[tf.RaggedTensor]:
+    """`tokenize` on `num_shards` contiguous slices of the batch, rejoined.
 
     TF-Text's tokenizer kernels walk the batch on one thread; the shards'
     ops are independent, so TF's executor runs them at once, a core each.
-    Measured on 2 cores (`benchmarks/tokenize_pack.py`): a call on 1024
-    short strings took 0.8x the time in 2 shards, a call on one string
-    0.06 ms longer. Inside a parallel `tf.data` map, which already keeps
-    every core busy, 2 shards were 0.76x as fast as one.
+    The shards' token ids are rejoined (a concat on [T] and on the row
+    splits) and packed once: packing each shard and joining the [B, S]
+    outputs made the whole call 1.2x slower. Measured on 2 cores: a call on
+    1024 short strings takes about 0.7x the time in 2 shards, a call on one
+    string 0.04 ms longer (0.45 ms). Inside a parallel `tf.data` map, which
+    already keeps every core busy, 2 shards were 0.8x as fast as one.
 
     Args:
-      pack: maps a list of string vectors [b] to a dict of [b, ...] tensors.
+      tokenize: maps a string vector [b] to token ids, a `tf.RaggedTensor`
+        [b, (tokens)].
       segments: string vectors [B], all of the same batch size.
-      num_shards: how many slices (1: `pack(segments)` itself).
+      num_shards: how many slices (1: `tokenize` on each segment whole).
 
     Returns:
-      `pack`'s dict, each tensor [B, ...] in the input's row order.
+      One `tf.RaggedTensor` [B, (tokens)] per segment, rows in input order.
     """
     if num_shards == 1:
-        return pack(segments)
+        return [tokenize(segment) for segment in segments]
     batch = tf.shape(segments[0])[0]
     # Checked before slicing: equal slices of unequal segments could match
     # shard by shard and silently drop the longer one's extra rows.
@@ -54,11 +57,24 @@ def in_shards(
     ]
     with tf.control_dependencies(checks):
         size = (batch + num_shards - 1) // num_shards  # ceil(B / shards)
-    shards = [
-        pack([segment[i * size : (i + 1) * size] for segment in segments])
-        for i in range(num_shards)
-    ]
-    return {key: tf.concat([shard[key] for shard in shards], axis=0) for key in shards[0]}
+    joined = []
+    for segment in segments:
+        shards = [tokenize(segment[i * size : (i + 1) * size]) for i in range(num_shards)]
+        # Shard i's row splits continue after the tokens of shards 0..i-1,
+        # counted apart: a shard with no rows adds no splits to read it from.
+        row_splits = [shards[0].row_splits]
+        tokens_before = shards[0].row_splits[-1]
+        for shard in shards[1:]:
+            row_splits.append(shard.row_splits[1:] + tokens_before)
+            tokens_before += shard.row_splits[-1]
+        joined.append(
+            tf.RaggedTensor.from_row_splits(
+                tf.concat([shard.values for shard in shards], axis=0),  # [T]
+                tf.concat(row_splits, axis=0),  # [B + 1]
+                validate=False,
+            )
+        )
+    return joined
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -72,8 +88,9 @@ class BertPreprocessor(TextLayer):
       truncator: `"round_robin"` or `"waterfall"` (see `BertPacker`).
       num_shards: the batch is tokenized in this many slices that TF runs
         at once on separate cores in a graph (`tf.function`, a SavedModel;
-        eagerly they run one after another; see `in_shards`). The default,
-        1, suits a parallel `tf.data` map; 2 suits one large batch per call.
+        eagerly they run one after another; see `tokenize_in_shards`). The
+        default, 1, suits a parallel `tf.data` map; 2 suits one large batch
+        per call.
       **kwargs: Keras layer arguments.
 
     Call arguments:
@@ -126,11 +143,7 @@ class BertPreprocessor(TextLayer):
             segments = [as_string_batch(x, name=f"segment {i}")[0] for i, x in enumerate(inputs)]
         else:
             segments = [as_string_batch(inputs)[0]]
-        return in_shards(
-            lambda shard: self.packer([self.tokenizer.tokenize(s) for s in shard]),
-            segments,
-            self.num_shards,
-        )
+        return self.packer(tokenize_in_shards(self.tokenizer.tokenize, segments, self.num_shards))
 
     def get_config(self):
         config = super().get_config()
