@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from bert_tf.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_tf.text.packer import pack_segments
+from bert_tf.text.preprocessor import tokenize_in_shards
 
 CLS, SEP, PAD = 101, 102, 0
 
@@ -73,6 +74,12 @@ def test_seq_length_as_tensor_and_ragged_rank_2():
         [CLS, 5, 6, 7, SEP, PAD],
         [CLS, 8, SEP, PAD, PAD, PAD],
     ]
+    assert got["input_mask"].numpy().tolist() == [[1] * 5 + [0], [1] * 3 + [0] * 3]
+    assert got["input_type_ids"].numpy().tolist() == [[0] * 6] * 2
+    long = tf.ragged.constant([[5, 6, 7, 8, 9, 10, 11]], dtype=tf.int32)
+    got = fn(long, tf.constant(6))
+    assert got["input_word_ids"].numpy().tolist() == [[CLS, 5, 6, 7, 8, SEP]]
+    assert got["input_mask"].numpy().tolist() == [[1] * 6]
     for too_short in (0, 1):
         with pytest.raises(tf.errors.InvalidArgumentError, match="too short for 1 segments"):
             fn(words, tf.constant(too_short))
@@ -105,6 +112,53 @@ def test_one_segment_empty_batch_empty_rows_and_int64_ids():
     ]
     assert out["input_mask"].numpy().tolist() == [[1, 1, 0, 0, 0, 0], [1] * 6, [1, 1, 1, 0, 0, 0]]
     assert out["input_type_ids"].numpy().tolist() == [[0] * 6] * 3
+
+
+def test_one_segment_pad_id_not_zero_and_no_token_budget():
+    # The rows follow from the layout [CLS] tokens [SEP] [PAD]...; a pad id
+    # other than 0 shows the padding and the special tokens' arithmetic.
+    rows = tf.ragged.constant([[], [4], [5, 6, 7, 8, 9]], dtype=tf.int32)
+    out = BertPacker(6, start_id=2, end_id=3, pad_id=7)(rows)
+    assert out["input_word_ids"].numpy().tolist() == [
+        [2, 3, 7, 7, 7, 7],
+        [2, 4, 3, 7, 7, 7],
+        [2, 5, 6, 7, 8, 3],
+    ]
+    assert out["input_mask"].numpy().tolist() == [[1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1] * 6]
+    assert out["input_type_ids"].numpy().tolist() == [[0] * 6] * 3
+    # seq_length 2 leaves no room for tokens: [CLS] [SEP] whatever the row.
+    out = BertPacker(2, CLS, SEP, PAD)(rows)
+    assert out["input_word_ids"].numpy().tolist() == [[CLS, SEP]] * 3
+    assert out["input_mask"].numpy().tolist() == [[1, 1]] * 3
+
+
+def test_one_segment_empty_batch_outputs():
+    packer = BertPacker(6, CLS, SEP, PAD)
+    out = packer(tf.ragged.constant([], dtype=tf.int32, ragged_rank=1))
+    for key, value in out.items():
+        assert value.shape == (0, 6), key
+        assert value.dtype == tf.int32, key
+    spec = tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1)
+    outputs = tf.function(packer).get_concrete_function(spec).structured_outputs
+    for key, value in outputs.items():
+        assert value.shape.as_list() == [None, 6], key
+
+
+@pytest.mark.parametrize("num_shards", [2, 3, 5, 11])
+def test_tokenize_in_shards_equals_one_piece(num_shards, tiny_vocab):
+    tokenizer = BertTokenizer(tiny_vocab, lower_case=True)
+    texts = ["the fox", "", "quick brown jumps", "", "", "the the the", "jumped", "x", "fox"]
+    in_graph = tf.function(lambda a, b: tokenize_in_shards(tokenizer.tokenize, [a, b], num_shards))
+    for batch in range(len(texts)):
+        text_a = tf.constant(texts[:batch], tf.string, shape=[batch])
+        text_b = tf.constant(texts[::-1][:batch], tf.string, shape=[batch])
+        want = [tokenizer.tokenize(text_a), tokenizer.tokenize(text_b)]
+        eager = tokenize_in_shards(tokenizer.tokenize, [text_a, text_b], num_shards)
+        for got in (eager, in_graph(text_a, text_b)):
+            for g, w in zip(got, want, strict=True):
+                assert g.row_splits.dtype == w.row_splits.dtype == tf.int64
+                np.testing.assert_array_equal(g.row_splits, w.row_splits)
+                np.testing.assert_array_equal(g.values, w.values)
 
 
 @pytest.mark.parametrize("batch", [0, 1, 2, 7])

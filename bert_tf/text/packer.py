@@ -141,9 +141,10 @@ def pack_segments(
 
     # Row layout: [CLS] seg_0[:kept_0] [SEP] seg_1[:kept_1] [SEP] ... [PAD]...
     # Each output position reads one id from the segments' flat values,
-    # with [PAD], [CLS], [SEP] appended: one dense gather and no scatter
-    # (TF's CPU ScatterNd is slow); 48 ops for one segment, where scattering
-    # the kept tokens took 72 and about 15% more CPU time.
+    # with [PAD], [CLS], [SEP] appended: one dense gather. Scattering the
+    # kept tokens instead took 1.5x the ops and about 15% more CPU time
+    # (TF's CPU ScatterNd is slow per element; `_pack_one_segment` scatters
+    # only the 2B special tokens).
     seg_start = 1 + tf.cumsum(kept + 1, axis=1, exclusive=True)  # [B, N]
     row_length = 1 + tf.reduce_sum(kept + 1, axis=1)  # [B]
     positions = tf.range(seq_length, dtype=tf.int32)[tf.newaxis]  # [1, S]
@@ -220,7 +221,8 @@ def _pack_one_segment(
     ).to_tensor(default_value=0, shape=out_shape)  # [B, S]
     # A builtin op makes the output: LiteRT cannot read an empty batch
     # straight from the custom op (nor from ZEROS_LIKE, see `pack_segments`),
-    # and its kernel has no bool for a cast.
+    # and TF-Text's RaggedTensorToTensor TFLite kernel has no bool values to
+    # cast from.
     input_mask = tf.minimum(in_row, 1)
     return {
         "input_word_ids": word_ids,
