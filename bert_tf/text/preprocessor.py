@@ -26,8 +26,8 @@ def tokenize_in_shards(
 
     TF-Text's tokenizer kernels walk the batch on one thread; the shards'
     ops are independent, so TF's executor runs them at once, a core each.
-    The shards' token ids are rejoined (a concat on [T] and on the row
-    splits) and packed once: packing each shard and joining the [B, S]
+    The shards' token ids are rejoined (a ragged concat: the [T] values and
+    the row splits) and packed once: packing each shard and joining the [B, S]
     outputs took 1.16x the time (one A/B run). Measured on 2 cores: a call
     on 1024 short strings takes about 0.7x the time in 2 shards, a call on
     one string 0.04 ms longer (0.45 ms). Inside a parallel `tf.data` map, which
@@ -57,24 +57,11 @@ def tokenize_in_shards(
     ]
     with tf.control_dependencies(checks):
         size = (batch + num_shards - 1) // num_shards  # ceil(B / shards)
-    joined = []
-    for segment in segments:
-        shards = [tokenize(segment[i * size : (i + 1) * size]) for i in range(num_shards)]
-        # Shard i's row splits continue after the tokens of shards 0..i-1,
-        # counted apart: a shard with no rows adds no splits to read it from.
-        row_splits = [shards[0].row_splits]
-        tokens_before = shards[0].row_splits[-1]
-        for shard in shards[1:]:
-            row_splits.append(shard.row_splits[1:] + tokens_before)
-            tokens_before += shard.row_splits[-1]
-        joined.append(
-            tf.RaggedTensor.from_row_splits(
-                tf.concat([shard.values for shard in shards], axis=0),  # [T]
-                tf.concat(row_splits, axis=0),  # [B + 1]
-                validate=False,
-            )
-        )
-    return joined
+    # A ragged concat on the rows joins the values and offsets the row splits.
+    return [
+        tf.concat([tokenize(segment[i * size : (i + 1) * size]) for i in range(num_shards)], axis=0)
+        for segment in segments
+    ]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
