@@ -15,7 +15,7 @@ chain (per layer: [S, H] x [H, 3H], [S, H] x [H, H], [S, H] x [H, I],
 
 and times the whole bert_tf encoder (float32, graph mode, batch 1, S rows)
 beside it: what the encoder takes beyond TF's chain is the attention and
-element-wise work, the part TF runs as ~250 separate small kernels.
+element-wise work, the part TF runs as over 300 separate small kernels.
 
 It reports GFLOP/s and the fraction of the TF float32 matmul peak measured
 in the same run (`encoder.matmul_peak`), TF's parallel efficiency (default
@@ -191,6 +191,11 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=20, help="calls per side per round")
     parser.add_argument("--child_one_thread", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not 1 <= args.seq <= CONFIG.max_position_embeddings:
+        parser.error(f"--seq={args.seq}: must be 1..{CONFIG.max_position_embeddings}")
+    for name in ("rounds", "calls"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name}={getattr(args, name)}: must be at least 1")
     if args.child_one_thread:
         child_main(args)
         return
